@@ -1,0 +1,107 @@
+"""Engine throughput against a local fake OpenAI-compatible endpoint with fixed latency.
+
+    python benchmarks/engine_throughput.py [--calls 640] [--concurrency 32] [--latency 0.1]
+
+1. Efficiency: ideal time N*latency/concurrency divided by the engine's wall time for N uncached
+   calls (target >= 90% at 100 ms, concurrency 32, 640 calls).
+2. Cached rerun: the whole ``honed eval`` command over 400 already-cached examples (target: zero
+   calls, under 3 s end to end).
+The fake server runs in its own process so it does not share the engine's event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HONED = str(Path(sys.executable).with_name("honed"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "honed.providers.fake_server", "--port",
+                             str(port), "--latency", str(latency)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("fake server did not start")
+
+
+def write_task(folder: Path, n: int, url: str, concurrency: int) -> Path:
+    rows = "".join(json.dumps({"text": f"example {i}", "label": f"example {i}"}) + "\n"
+                   for i in range(n))
+    (folder / "data.jsonl").write_text(rows, encoding="utf-8")
+    task = folder / "task.yaml"
+    task.write_text(
+        "name: throughput\n"
+        f"model:\n  spec: openai:fake\n  base_url: {url}\n  concurrency: {concurrency}\n"
+        "prompt:\n  user: '{text}'\n"
+        "data:\n  train: data.jsonl\n  val: data.jsonl\n  test: data.jsonl\n"
+        "evals:\n  - type: exact_match\n", encoding="utf-8")
+    return task
+
+
+def honed_eval(task: Path, home: Path, *extra: str) -> tuple[dict, float]:
+    env = {**os.environ, "HONED_HOME": str(home)}
+    started = time.perf_counter()
+    out = subprocess.run([HONED, "eval", str(task), "--json", *extra], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=640)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--cached", type=int, default=400)
+    args = parser.parse_args()
+    server, url = start_server(args.latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            task = write_task(folder, args.calls, url, args.concurrency)
+            data, _ = honed_eval(task, folder / "h1", "--no-cache")
+            ideal = args.calls * args.latency / args.concurrency
+            efficiency = ideal / data["wall_s"]
+            cached_task = write_task(folder, args.cached, url, args.concurrency)
+            honed_eval(cached_task, folder / "h2")
+            again, command_s = honed_eval(cached_task, folder / "h2")
+    finally:
+        server.kill()
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}",
+        "calls": data["calls"], "concurrency": args.concurrency, "latency_s": args.latency,
+        "engine_wall_s": round(data["wall_s"], 3), "ideal_s": round(ideal, 3),
+        "efficiency": round(efficiency, 3),
+        "cached_examples": args.cached, "cached_calls": again["calls"],
+        "cached_command_s": round(command_s, 3),
+    }
+    print(json.dumps(result, indent=2))
+    ok = efficiency >= 0.9 and again["calls"] == 0 and command_s < 3.0
+    print("PASS" if ok else "FAIL: below target")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""``honed`` entry point. Command modules are imported lazily so ``honed --help`` stays fast."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from honed.cli import eval_cmd, misc
+
+app = typer.Typer(
+    name="honed",
+    help="Eval-driven automatic prompt optimization: measure, optimize, prove and ship prompts.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+app.command("eval")(eval_cmd.eval_command)
+app.command("schema")(misc.schema_command)
+app.command("version")(misc.version_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every HonedError becomes a one-or-two-line message and an exit code."""
+    import os
+
+    from honed.cli.errors import run_guarded
+
+    if os.environ.get("HONED_FORBID_NETWORK") == "1":
+        from honed.testing import block_network
+
+        block_network()
+    return run_guarded(lambda: app(args=argv, prog_name="honed"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""``honed eval``: measure a prompt on a split."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated
+
+import typer
+
+from honed.cli.options import (
+    ConcurrencyOpt,
+    JsonOpt,
+    MaxCallsOpt,
+    MaxCostOpt,
+    MaxMinutesOpt,
+    ModelOpt,
+    NoCacheOpt,
+    TaskArg,
+)
+
+
+def eval_command(
+    task: TaskArg,
+    split: Annotated[str, typer.Option(help="test, val, train or all")] = "test",
+    model: ModelOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="first N examples only")] = None,
+    no_cache: NoCacheOpt = False,
+    max_calls: MaxCallsOpt = None,
+    max_cost: MaxCostOpt = None,
+    max_minutes: MaxMinutesOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Evaluate the task's prompt on a split, with a 95% CI, cost and latency."""
+    from honed.cli import render
+    from honed.engine.budget import Limits
+    from honed.engine.evaluate import run_eval
+    from honed.engine.session import EngineOptions
+    from honed.errors import ConfigError
+    from honed.task.config import load_task
+
+    if split not in ("test", "val", "train", "all"):
+        raise ConfigError(f"unknown split {split!r}", field="--split",
+                          fix="use test, val, train or all")
+    loaded = load_task(task)
+    limits = Limits(max_calls, None, max_cost, max_minutes * 60 if max_minutes else None)
+    options = EngineOptions(model=model, concurrency=concurrency, cache=not no_cache,
+                            limits=limits)
+    show = not json_output and render.interactive()
+    progress = render.Progress() if show else None
+    with progress or contextlib.nullcontext():
+        run = run_eval(loaded, split=split, limit=limit, options=options,
+                       callbacks=[progress] if progress else [])
+    data = run.to_dict()
+    if json_output:
+        render.json_out(data)
+    else:
+        render.eval_summary(data)
+

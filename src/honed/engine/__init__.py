@@ -1,0 +1,1 @@
+"""Evaluation engine: concurrency, response cache, retries, budget and aggregates."""

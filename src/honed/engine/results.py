@@ -1,0 +1,118 @@
+"""Per-example results and aggregates: mean, 95% bootstrap CI, nearest-rank percentiles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from honed.evals.base import EvalResult
+
+CI_RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    example_id: str
+    output: str = ""
+    score: float | None = None  # None when errored or skipped
+    passed: bool = False
+    evals: Mapping[str, EvalResult] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None  # provider | scorer | budget
+    format_violation: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    cached: bool = False
+
+    @property
+    def scored(self) -> bool:
+        return self.score is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["evals"] = {k: asdict(v) for k, v in self.evals.items()}
+        return data
+
+
+def bootstrap_ci(values: Sequence[float], *, seed: int = 0,
+                 resamples: int = CI_RESAMPLES) -> tuple[float, float]:
+    """Percentile bootstrap 95% CI of the mean (deterministic for a given seed)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return (0.0, 0.0)
+    if arr.size == 1 or np.all(arr == arr[0]):
+        return (float(arr[0]), float(arr[0]))
+    from scipy.stats import bootstrap
+
+    res = bootstrap((arr,), np.mean, n_resamples=resamples, confidence_level=0.95,
+                    method="percentile", rng=np.random.default_rng(seed), vectorized=True)
+    return (float(res.confidence_interval.low), float(res.confidence_interval.high))
+
+
+def paired_diff(a: Mapping[str, float], b: Mapping[str, float], *,
+                seed: int = 0) -> tuple[float, tuple[float, float], int]:
+    """Mean of b - a over the examples both scored, its bootstrap CI and n."""
+    common = sorted(set(a) & set(b))
+    diffs = [b[k] - a[k] for k in common]
+    if not diffs:
+        return (0.0, (0.0, 0.0), 0)
+    return (float(np.mean(diffs)), bootstrap_ci(diffs, seed=seed), len(diffs))
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return float(np.percentile(np.asarray(values, dtype=float), q, method="inverted_cdf"))
+
+
+@dataclass(frozen=True)
+class Summary:
+    score: float
+    n: int
+    ci95: tuple[float, float]
+    n_total: int
+    errors: int
+    skipped: int
+    pass_rate: float
+    format_violations: int
+    per_eval: Mapping[str, float]
+    latency_p50_s: float
+    latency_p95_s: float
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ci95"] = list(self.ci95)
+        return data
+
+
+def summarize(results: Sequence[ExampleResult], *, seed: int = 0) -> Summary:
+    scored = [r for r in results if r.scored]
+    scores = [float(r.score) for r in scored]  # type: ignore[arg-type]
+    names = sorted({name for r in scored for name in r.evals})
+    per_eval = {n: float(np.mean([r.evals[n].score for r in scored if n in r.evals]))
+                for n in names}
+    latencies = [r.latency_s for r in results if r.error_kind != "budget" and r.latency_s > 0]
+    return Summary(
+        score=float(np.mean(scores)) if scores else 0.0,
+        n=len(scored),
+        ci95=bootstrap_ci(scores, seed=seed),
+        n_total=len(results),
+        errors=sum(1 for r in results if r.error_kind in ("provider", "scorer")),
+        skipped=sum(1 for r in results if r.error_kind == "budget"),
+        pass_rate=float(np.mean([r.passed for r in scored])) if scored else 0.0,
+        format_violations=sum(1 for r in results if r.format_violation),
+        per_eval=per_eval,
+        latency_p50_s=nearest_rank(latencies, 50),
+        latency_p95_s=nearest_rank(latencies, 95),
+        input_tokens=sum(r.input_tokens for r in results),
+        output_tokens=sum(r.output_tokens for r in results),
+        cost_usd=sum(r.cost_usd for r in results),
+    )

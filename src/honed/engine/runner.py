@@ -1,0 +1,137 @@
+"""The Engine: ``evaluate(candidate, examples)`` with bounded concurrency, cache, retries, budget.
+
+Optimizers never call a model for task rollouts themselves; they ask the engine, and get budget,
+cache, events and statistics for free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from honed.engine.budget import Budget
+from honed.engine.client import CallStats, ModelClient
+from honed.engine.results import ExampleResult, Summary, summarize
+from honed.errors import BudgetExhausted, ProviderError
+from honed.evals.base import EvalContext, EvalResult, Scorer, run_scorer, weighted_score
+from honed.providers.base import Completion, OutputSpec, Request
+from honed.task.render import prompt_text, render_messages
+from honed.task.task import Task
+from honed.tracking.events import Emitter, EvalFinished, EvalStarted, ExampleScored
+from honed.types import Candidate, Example
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    candidate: Candidate
+    label: str
+    results: tuple[ExampleResult, ...]
+    summary: Summary
+    stats: CallStats
+    wall_s: float
+    stopped: str | None = None  # the budget limit that stopped it early
+
+    def scores(self) -> dict[str, float]:
+        return {r.example_id: float(r.score) for r in self.results if r.score is not None}
+
+
+@dataclass
+class Engine:
+    task: Task
+    client: ModelClient
+    scorers: Sequence[Scorer]
+    demos: Mapping[str, Example]
+    emitter: Emitter = field(default_factory=Emitter)
+    seed: int = 0
+
+    @property
+    def budget(self) -> Budget:
+        return self.client.budget
+
+    def output_spec(self) -> OutputSpec:
+        out = self.task.output
+        if out is None:
+            return OutputSpec()
+        return OutputSpec(tuple(out.choices) if out.choices else None, out.json_schema)
+
+    def request(self, candidate: Candidate, example: Example) -> Request:
+        cfg = self.task.model
+        messages = render_messages(candidate, example, self.demos, self.task.target_template())
+        return Request(messages, cfg.temperature, cfg.max_tokens, self.output_spec())
+
+    async def evaluate(self, candidate: Candidate, examples: Sequence[Example], *,
+                       label: str = "eval") -> EvalReport:
+        before, started = self.client.stats.copy(), time.perf_counter()
+        self.emitter.emit(EvalStarted(label, candidate.id, len(examples)))
+        stopped: list[str] = []
+
+        async def one(example: Example) -> ExampleResult:
+            result = await self._evaluate_one(candidate, example, stopped)
+            self.emitter.emit(ExampleScored(
+                label, candidate.id, example.id, result.score, result.error, result.cached,
+                self.client.stats.calls, self.budget.cost_usd))
+            return result
+
+        results = tuple(await asyncio.gather(*(one(ex) for ex in examples)))
+        if self.client.cache is not None:
+            self.client.cache.flush()
+        summary = summarize(results, seed=self.seed)
+        self.emitter.emit(EvalFinished(label, candidate.id, summary.score, summary.n,
+                                       summary.errors))
+        return EvalReport(candidate, label, results, summary, self.client.stats.since(before),
+                          time.perf_counter() - started, stopped[0] if stopped else None)
+
+    async def _evaluate_one(self, candidate: Candidate, example: Example,
+                            stopped: list[str]) -> ExampleResult:
+        request = self.request(candidate, example)
+        try:
+            completion = await self.client.complete(request)
+        except BudgetExhausted as exc:
+            if not stopped:
+                stopped.append(exc.limit)
+            return ExampleResult(example.id, error=str(exc), error_kind="budget")
+        except ProviderError as exc:
+            return ExampleResult(example.id, error=f"{type(exc).__name__}: {exc}",
+                                 error_kind="provider")
+        return await self._score(example, request, completion)
+
+    async def _score(self, example: Example, request: Request,
+                     completion: Completion) -> ExampleResult:
+        ctx = EvalContext(example, completion.text, completion.usage, completion.latency_s,
+                          completion.cost_usd, prompt_text(request.messages))
+        common = dict(output=completion.text, input_tokens=completion.usage.input_tokens,
+                      output_tokens=completion.usage.output_tokens,
+                      latency_s=completion.latency_s, cost_usd=completion.cost_usd,
+                      cached=completion.cached,
+                      format_violation=violates(request.output, completion.text))
+        evals: dict[str, EvalResult] = {}
+        for scorer in self.scorers:
+            try:
+                evals[scorer.name] = await run_scorer(scorer, ctx)
+            except BudgetExhausted as exc:
+                return ExampleResult(example.id, error=str(exc), error_kind="budget", **common)
+            except Exception as exc:  # a scorer that raises is a recorded error, never a 0
+                return ExampleResult(example.id, evals=evals, error_kind="scorer",
+                                     error=f"eval {scorer.name!r} raised "
+                                           f"{type(exc).__name__}: {exc}", **common)
+        weights = {s.name: s.weight for s in self.scorers}
+        return ExampleResult(example.id, score=weighted_score(evals, weights),
+                             passed=all(r.passed for r in evals.values()), evals=evals,
+                             **common)
+
+
+def violates(spec: OutputSpec, text: str) -> bool:
+    """Does the output break the declared structure? Counted apart from wrong answers."""
+    if spec.choices:
+        return text.strip() not in spec.choices
+    if spec.json_schema is not None:
+        try:
+            import jsonschema
+
+            jsonschema.validate(json.loads(text), dict(spec.json_schema))
+        except Exception:
+            return True
+    return False

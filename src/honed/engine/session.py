@@ -1,0 +1,86 @@
+"""Assemble an Engine for a task: model, judge models, cache, budget, scorers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from honed.engine.budget import Budget, Limits
+from honed.engine.cache import ResponseCache
+from honed.engine.client import CallStats, ModelClient
+from honed.engine.retry import RetryPolicy
+from honed.engine.runner import Engine
+from honed.providers.base import Model
+from honed.task.dataset import Splits
+from honed.task.task import ModelConfig, Task
+from honed.tracking.events import Callback, Emitter
+
+
+def honed_home() -> Path:
+    """Where honed keeps its state: ``$HONED_HOME``, default ``./.honed``."""
+    return Path(os.environ.get("HONED_HOME") or ".honed")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    model: str | None = None  # overrides the task's model spec
+    concurrency: int | None = None
+    cache: bool = True
+    limits: Limits = field(default_factory=Limits)
+    seed: int = 0
+    home: Path | None = None
+
+
+def model_config(task: Task, override: str | None) -> ModelConfig:
+    if override is None:
+        return task.model
+    return task.model.model_copy(update={"spec": override})
+
+
+def build(cfg: ModelConfig, task: Task) -> Model:
+    from honed.providers.registry import build_model
+
+    return build_model(cfg, pricing=task.pricing, base_dir=task.base_dir)
+
+
+@asynccontextmanager
+async def open_engine(task: Task, splits: Splits, options: EngineOptions | None = None,
+                      callbacks: Iterable[Callback] = (), *,
+                      model: Model | None = None) -> AsyncIterator[Engine]:
+    """An Engine bound to the task; closes models and flushes the cache on exit."""
+    from honed.evals.registry import build_scorers
+
+    options = options or EngineOptions()
+    home = options.home or honed_home()
+    cache = ResponseCache(home / "cache.sqlite") if options.cache else None
+    budget, stats = Budget(options.limits), CallStats()
+    cfg = model_config(task, options.model)
+    clients: list[ModelClient] = []
+
+    def client_for(m: Model, c: ModelConfig, concurrency: int | None) -> ModelClient:
+        client = ModelClient(m, budget, cache=cache, retry=RetryPolicy(c.max_retries),
+                             concurrency=concurrency or c.concurrency, stats=stats)
+        clients.append(client)
+        return client
+
+    def judge_model(spec: str | None) -> Model:
+        judge_cfg = task.judge_model or cfg
+        if spec is not None:
+            judge_cfg = judge_cfg.model_copy(update={"spec": spec})
+        if judge_cfg == cfg and clients:
+            return clients[0]
+        return client_for(build(judge_cfg, task), judge_cfg, None)
+
+    try:
+        client_for(model or build(cfg, task), cfg, options.concurrency)
+        scorers = build_scorers(task, judge_model)
+        demos = {ex.id: ex for ex in splits.train}
+        yield Engine(task, clients[0], scorers, demos, Emitter(callbacks), options.seed)
+    finally:
+        for client in clients:
+            await client.aclose()
+        if cache is not None:
+            cache.close()

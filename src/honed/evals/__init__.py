@@ -1,0 +1,1 @@
+"""Scorers behind one protocol (``evals.base.Scorer``) and the built-in catalogue."""

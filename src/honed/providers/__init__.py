@@ -1,0 +1,1 @@
+"""Models behind one protocol: embedded llama.cpp, OpenAI-compatible, Anthropic, fake."""

@@ -1,0 +1,1 @@
+"""Task, datasets, prompt templates and config loading (the only YAML parser)."""

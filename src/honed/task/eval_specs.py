@@ -1,0 +1,128 @@
+"""Typed eval declarations, one model per ``type``. Scorers are built from them in ``evals``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Eval(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str | None = Field(None, description="name in reports; defaults to the type")
+    weight: float = Field(1.0, ge=0, description="share of the task score")
+
+
+class _Graded(_Eval):
+    expected: str = Field("{label}", description="reference template over example fields")
+    threshold: float = Field(0.5, ge=0, le=1, description="score at or above which it passes")
+
+
+class Normalize(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ignore_case: bool = True
+    strip: bool = True
+    collapse_whitespace: bool = True
+    strip_punctuation: bool = False
+    first_line: bool = False
+
+
+class ExactMatch(_Eval):
+    type: Literal["exact_match"]
+    expected: str = "{label}"
+    normalize: Normalize = Normalize()
+
+
+class Contains(_Eval):
+    type: Literal["contains", "not_contains"]
+    value: str | list[str] = Field(description="text (template) or list of texts")
+    mode: Literal["all", "any"] = "all"
+    ignore_case: bool = True
+
+
+class Regex(_Eval):
+    type: Literal["regex"]
+    pattern: str
+    fullmatch: bool = False
+    ignore_case: bool = False
+
+
+class OneOf(_Eval):
+    type: Literal["one_of"]
+    values: list[str] | None = Field(None, description="allowed outputs; default: output.choices")
+    normalize: Normalize = Normalize()
+
+
+class JsonValid(_Eval):
+    type: Literal["json_valid"]
+
+
+class JsonSchema(_Eval):
+    type: Literal["json_schema"]
+    json_schema: dict[str, Any] = Field(alias="schema")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Numeric(_Eval):
+    type: Literal["numeric"]
+    expected: str = "{label}"
+    tolerance: float = Field(0.0, ge=0, description="absolute tolerance")
+    rel_tolerance: float = Field(0.0, ge=0)
+
+
+class TextMetric(_Graded):
+    type: Literal["f1", "rouge_l", "bleu"]
+
+
+class Embedding(_Graded):
+    type: Literal["embedding"]
+    threshold: float = 0.8
+    model: str = Field("all-MiniLM-L6-v2", description="offline sentence-transformers model")
+
+
+class Python(_Eval):
+    type: Literal["python"]
+    function: str = Field(description="'package.module:func' or 'path/to/file.py:func'")
+    threshold: float = Field(0.5, ge=0, le=1)
+    config: dict[str, Any] = Field(default_factory=dict, description="passed to the function")
+
+
+class LlmJudge(_Eval):
+    type: Literal["llm_judge"]
+    rubric: str
+    model: str | None = Field(None, description="judge model spec; default: the task model")
+    expected: str | None = Field(None, description="optional reference shown to the judge")
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+class Cost(_Eval):
+    type: Literal["cost"]
+    max_usd: float = Field(ge=0)
+
+
+class Latency(_Eval):
+    type: Literal["latency"]
+    max_s: float = Field(gt=0)
+
+
+class Length(_Eval):
+    type: Literal["length"]
+    min_chars: int | None = Field(None, ge=0)
+    max_chars: int | None = Field(None, ge=0)
+    max_words: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0, description="output tokens")
+
+
+EvalSpec = Annotated[
+    ExactMatch | Contains | Regex | OneOf | JsonValid | JsonSchema | Numeric | TextMetric
+    | Embedding | Python | LlmJudge | Cost | Latency | Length,
+    Field(discriminator="type"),
+]
+
+EVAL_TYPES = ("exact_match", "contains", "not_contains", "regex", "one_of", "json_valid",
+              "json_schema", "numeric", "f1", "rouge_l", "bleu", "embedding", "python",
+              "llm_judge", "cost", "latency", "length")
+
+
+def eval_name(spec: Any) -> str:
+    return spec.name or spec.type

@@ -1,0 +1,1 @@
+"""Typed events, the run store and MLflow tracking."""

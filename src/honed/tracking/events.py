@@ -1,0 +1,98 @@
+"""Typed events. The library never prints: it emits these, and callbacks render or record them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class EvalStarted(Event):
+    label: str
+    candidate_id: str
+    total: int
+
+
+@dataclass(frozen=True)
+class ExampleScored(Event):
+    label: str
+    candidate_id: str
+    example_id: str
+    score: float | None
+    error: str | None
+    cached: bool
+    calls: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class EvalFinished(Event):
+    label: str
+    candidate_id: str
+    score: float
+    n: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class RetryScheduled(Event):
+    model: str
+    reason: str
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class PhaseStarted(Event):
+    phase: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CandidateEvaluated(Event):
+    """An optimizer scored a candidate on a split (minibatch or full)."""
+
+    iteration: int
+    candidate_id: str
+    split: str
+    score: float
+    n: int
+    accepted: bool
+    best_so_far: float
+    calls: int
+    cost_usd: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Message(Event):
+    text: str
+    level: str = "info"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Callback(Protocol):
+    def __call__(self, event: Event) -> None: ...
+
+
+class Emitter:
+    """Fans events out to callbacks. A failing callback never breaks a run."""
+
+    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
+        self._callbacks = list(callbacks)
+        self.callback_errors = 0
+
+    def add(self, callback: Callback) -> None:
+        self._callbacks.append(callback)
+
+    def emit(self, event: Event) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:
+                self.callback_errors += 1

@@ -1,0 +1,52 @@
+"""Smoke tests on the real embedded model (SmolLM2-135M-Instruct via llama-cpp-python)."""
+
+import asyncio
+import json
+
+import pytest
+
+from honed.providers.base import OutputSpec, Request
+from honed.providers.local import LocalModel, choices_grammar
+from honed.task.task import ModelConfig
+from honed.testing import has_local_model
+from honed.types import Message
+
+pytestmark = [pytest.mark.model,
+              pytest.mark.skipif(not has_local_model(), reason="embedded model not installed")]
+
+REVIEW = (Message("system", "Classify the sentiment of the review."),
+          Message("user", "The battery died after two days, total waste of money."))
+
+
+@pytest.fixture(scope="module")
+def model() -> LocalModel:
+    return LocalModel(ModelConfig(n_threads=2))
+
+
+def complete(model: LocalModel, request: Request):
+    return asyncio.run(model.complete(request))
+
+
+def test_grammar_text() -> None:
+    assert choices_grammar(("a", 'say "hi"')) == 'root ::= "a" | "say \\"hi\\""'
+
+
+def test_choices_are_enforced_and_deterministic(model: LocalModel) -> None:
+    request = Request(REVIEW, output=OutputSpec(choices=("positive", "negative", "neutral")))
+    outputs = {complete(model, request).text for _ in range(3)}
+    assert len(outputs) == 1 and outputs <= {"positive", "negative", "neutral"}
+
+
+def test_free_text_is_deterministic_with_usage(model: LocalModel) -> None:
+    request = Request(REVIEW, max_tokens=12)
+    first, second = complete(model, request), complete(model, request)
+    assert first.text == second.text and first.text
+    assert first.usage.input_tokens > 10 and 0 < first.usage.output_tokens <= 12
+    assert first.cost_usd == 0.0
+
+
+def test_json_schema_is_enforced(model: LocalModel) -> None:
+    schema = {"type": "object", "properties": {"sentiment": {"type": "string",
+              "enum": ["positive", "negative"]}}, "required": ["sentiment"]}
+    out = complete(model, Request(REVIEW, max_tokens=30, output=OutputSpec(json_schema=schema)))
+    assert json.loads(out.text)["sentiment"] in ("positive", "negative")
