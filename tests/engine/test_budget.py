@@ -25,3 +25,16 @@ def test_cost_and_tokens_limits() -> None:
 def test_wall_time_limit_includes_resumed_offset() -> None:
     budget = Budget(Limits(max_seconds=5), offset_s=10)
     assert budget.exhausted() == "max_seconds"
+
+
+def test_cache_hits_are_free_unless_counted() -> None:
+    budget = Budget(Limits(max_calls=1))
+    budget.reserve_call()
+    budget.reserve_call(cached=True)  # free: an evaluation's cache hit
+    assert (budget.calls, budget.rollouts) == (1, 2)
+    search = Budget(Limits(max_calls=2), count_cached=True)
+    search.reserve_call(cached=True)
+    search.reserve_call()
+    with pytest.raises(BudgetExhausted):
+        search.reserve_call(cached=True)
+    assert (search.calls, search.rollouts) == (1, 2)

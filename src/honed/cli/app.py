@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from honed.cli import eval_cmd, misc
+from honed.cli import eval_cmd, misc, optimize_cmd
 
 app = typer.Typer(
     name="honed",
@@ -25,6 +25,11 @@ def _root(ctx: typer.Context) -> None:
 
 
 app.command("eval")(eval_cmd.eval_command)
+app.command("optimize")(optimize_cmd.optimize_command)
+runs = typer.Typer(help="Inspect optimization runs.", no_args_is_help=True)
+runs.command("list")(optimize_cmd.runs_list)
+runs.command("show")(optimize_cmd.runs_show)
+app.add_typer(runs, name="runs")
 app.command("schema")(misc.schema_command)
 app.command("version")(misc.version_command)
 

@@ -6,7 +6,13 @@ import json
 import sys
 from typing import Any
 
-from honed.tracking.events import EvalStarted, Event, ExampleScored
+from honed.tracking.events import (
+    CandidateEvaluated,
+    EvalStarted,
+    Event,
+    ExampleScored,
+    PhaseStarted,
+)
 
 
 def error(text: str) -> None:
@@ -86,3 +92,127 @@ def eval_summary(data: dict[str, Any]) -> None:
     console.print(table)
     for item in data.get("error_examples", []):
         console.print(f"[red]error[/red] {item['example_id']}: {item['error']}", highlight=False)
+
+
+class SearchProgress:
+    """Live optimization progress: phase, iteration, best so far, calls and spend vs budget, ETA."""
+
+    def __init__(self, total_calls: int | None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                   TextColumn("{task.fields[info]}")]
+        self._bar = Progress(*columns, console=Console(stderr=True), transient=True)
+        self._task = self._bar.add_task("starting", total=total_calls, info="")
+        self._phase, self._best, self._iteration, self._cost = "", None, 0, 0.0
+
+    def __enter__(self) -> SearchProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, PhaseStarted):
+            self._phase = event.phase
+        elif isinstance(event, CandidateEvaluated):
+            self._iteration, self._cost = event.iteration, event.cost_usd
+            if event.split == "val":
+                self._best = event.best_so_far
+            self._bar.update(self._task, completed=event.calls)
+        elif isinstance(event, ExampleScored):
+            self._bar.update(self._task, completed=event.calls)
+        best = f"best val {self._best:.3f}" if self._best is not None else ""
+        self._bar.update(self._task, description=f"{self._phase} it {self._iteration}",
+                         info=f"{best} ${self._cost:.4f}")
+
+
+def _split_text(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return "-"
+    lo, hi = stats["ci95"]
+    return f"{stats['score']:.3f} [{lo:.3f}, {hi:.3f}] n={stats['n']}"
+
+
+def optimize_summary(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"run {data['run_id']} · {data['optimizer']}")
+    table.add_column("")
+    table.add_column("val")
+    table.add_column("test (held out)")
+    for name in ("seed", "best"):
+        table.add_row(name, _split_text(data[name]["val"]), _split_text(data[name]["test"]))
+    console.print(table)
+    diff = data["test_diff"]
+    verdict = "significant" if diff["significant"] else "not significant"
+    console.print(f"test diff best - seed: {diff['diff']:+.3f} "
+                  f"[{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}] (paired, n={diff['n']}, "
+                  f"{verdict})")
+    console.print(f"calls {data['calls']} (rollouts {data['rollouts']}, cache hits "
+                  f"{data['cache_hits']}), ${data['cost_usd']:.4f}, {data['wall_s']:.1f}s, "
+                  f"{data['candidates']} candidates"
+                  + (f", stopped by {data['stopped']}" if data.get("stopped") else ""))
+    prompt = data["best"]["prompt"]
+    console.print(f"[bold]best system:[/bold] {prompt['system']}", highlight=False)
+    console.print(f"[bold]best user:[/bold] {prompt['user']}", highlight=False)
+    if prompt["demos"]:
+        console.print(f"[bold]demos:[/bold] {', '.join(prompt['demos'])}", highlight=False)
+    if data.get("output"):
+        console.print(f"written: {data['output']}")
+
+
+def plan(data: dict[str, Any]) -> None:
+    est = data["estimate"]
+    hi_calls = est["calls"][1] if est["calls"][1] is not None else "unbounded"
+    hi_cost = f"${est['cost_usd'][1]:.4f}" if est["cost_usd"][1] is not None else "unbounded"
+    print(f"task {data['task']} · optimizer {data['optimizer']} ({data['schedule']})")
+    print(f"model {data['model']} · reflection {data['reflection_model'] or 'none'} · "
+          f"seed {data['seed']}")
+    sp = data["splits"]
+    print(f"splits train {sp['train']} / val {sp['val']} / test {sp['test']}"
+          + (f" ({sp['carving']})" if sp["carving"] else ""))
+    print(f"budget {data['budget']}")
+    print(f"estimate: {est['calls'][0]}-{hi_calls} calls, ${est['cost_usd'][0]:.4f}-{hi_cost}")
+
+
+def runs_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("run", "task", "optimizer", "status", "best test")
+    for row in rows:
+        table.add_row(row["run_id"], row["task"], row["optimizer"] or "", row["status"],
+                      _split_text(row["best_test"]))
+    Console().print(table)
+
+
+def run_detail(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if data["result"]:
+        optimize_summary(data["result"])
+    else:
+        console.print(f"run {data['run_id']} · {data['task']} · {data['status']}")
+    table = Table("#", "iter", "phase", "split", "score", "n", "accepted", "best", "calls",
+                  "note", title="trajectory")
+    for step in data["trajectory"]:
+        table.add_row(str(step["seq"]), str(step["iteration"]), step["phase"], step["split"],
+                      f"{step['score']:.3f}", str(step["n"]), "yes" if step["accepted"] else "",
+                      f"{step['best_so_far']:.3f}", str(step["rollouts"]), step["note"][:60])
+    console.print(table)
+    console.print(f"{len(data['candidates'])} candidates")

@@ -2,7 +2,11 @@
 
 Calls are reserved *before* they start, so ``max_calls`` is never exceeded even with many calls in
 flight; tokens and cost are only known afterwards, so those limits stop new calls once reached.
-Cache hits are free.
+
+``rollouts`` counts every request, cached or not. For an evaluation cache hits are free; a search
+sets ``count_cached`` so that ``max_calls`` limits rollouts: then the same seed follows the same
+trajectory whether the cache is cold or warm, and a resumed run replays its finished work for free.
+Real model calls never exceed rollouts, so the limit still bounds spend.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class Limits:
 class Budget:
     limits: Limits = field(default_factory=Limits)
     calls: int = 0
+    rollouts: int = 0
+    count_cached: bool = False
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -42,7 +48,7 @@ class Budget:
     def exhausted(self) -> str | None:
         """The name of the first limit reached, or None."""
         lim = self.limits
-        if lim.max_calls is not None and self.calls >= lim.max_calls:
+        if lim.max_calls is not None and self.used_calls >= lim.max_calls:
             return "max_calls"
         if lim.max_tokens is not None and self.tokens >= lim.max_tokens:
             return "max_tokens"
@@ -52,11 +58,20 @@ class Budget:
             return "max_seconds"
         return None
 
-    def reserve_call(self) -> None:
-        reason = self.exhausted()
-        if reason:
-            raise BudgetExhausted(reason, self.describe())
-        self.calls += 1
+    @property
+    def used_calls(self) -> int:
+        return self.rollouts if self.count_cached else self.calls
+
+    def reserve_call(self, *, cached: bool = False) -> None:
+        """Account for one request; raise if a limit is reached (cache hits are free unless
+        ``count_cached``)."""
+        if not cached or self.count_cached:
+            reason = self.exhausted()
+            if reason:
+                raise BudgetExhausted(reason, self.describe())
+        self.rollouts += 1
+        if not cached:
+            self.calls += 1
 
     def charge(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
         self.input_tokens += input_tokens
@@ -66,7 +81,7 @@ class Budget:
     def remaining_calls(self) -> int | None:
         if self.limits.max_calls is None:
             return None
-        return max(0, self.limits.max_calls - self.calls)
+        return max(0, self.limits.max_calls - self.used_calls)
 
     def describe(self) -> str:
         return (f"{self.calls} calls, {self.tokens} tokens, ${self.cost_usd:.4f}, "

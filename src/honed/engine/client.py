@@ -74,6 +74,7 @@ class ModelClient:
         if self._cacheable(request):
             hit = self.cache.get(key)  # type: ignore[union-attr]
             if hit is not None:
+                self.budget.reserve_call(cached=True)
                 self.stats.cache_hits += 1
                 return hit
         async with self._slots:

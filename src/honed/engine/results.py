@@ -38,6 +38,12 @@ class ExampleResult:
         data["evals"] = {k: asdict(v) for k, v in self.evals.items()}
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExampleResult:
+        evals = {k: EvalResult(v["score"], v["passed"], v.get("feedback", ""),
+                               v.get("labels", {})) for k, v in data.get("evals", {}).items()}
+        return cls(**{**data, "evals": evals})
+
 
 def bootstrap_ci(values: Sequence[float], *, seed: int = 0,
                  resamples: int = CI_RESAMPLES) -> tuple[float, float]:

@@ -168,3 +168,55 @@ def check_templates(task: Task, splits: Splits) -> None:
 
 def task_json_schema() -> dict[str, Any]:
     return Task.model_json_schema()
+
+
+def _yaml_text(text: str) -> Any:
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    return LiteralScalarString(text) if "\n" in text else text
+
+
+def set_prompt(doc: Any, candidate: Any) -> None:
+    """Write a candidate's system/user/demos into a round-trip task document in place."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    prompt = doc.get("prompt")
+    if not isinstance(prompt, dict):
+        prompt = doc["prompt"] = CommentedMap()
+    prompt.pop("registry", None)
+    prompt["system"] = _yaml_text(candidate.system)
+    prompt["user"] = _yaml_text(candidate.user)
+    if candidate.demos:
+        demos = CommentedSeq(list(candidate.demos))
+        demos.fa.set_flow_style()
+        prompt["demos"] = demos
+    else:
+        prompt.pop("demos", None)
+
+
+def dump_yaml(doc: Any, path: Path, *, like: str = "", header: str = "") -> None:
+    """Write a round-trip document; ``like`` is the original text, whose list indentation
+    style is kept; ``header`` becomes a comment line on top (existing comments are kept)."""
+    import io
+    import re
+
+    yaml = yaml_loader()
+    if re.search(r"^\S[^\n]*:[ \t]*\n  - ", like, re.M):
+        yaml.indent(mapping=2, sequence=4, offset=2)
+    buffer = io.StringIO()
+    yaml.dump(doc, buffer)
+    top = "".join(f"# {line}\n" for line in header.splitlines())
+    path.write_text(top + buffer.getvalue(), encoding="utf-8")
+
+
+def write_optimized_task(task: Task, candidate: Any, run_id: str,
+                         scores: dict[str, tuple[float, float]]) -> Path:
+    """``<file>.optimized.yaml`` beside the task file: the same task with the best prompt."""
+    source = Path(task.source)
+    doc = read_yaml(source)
+    set_prompt(doc, candidate)
+    summary = ", ".join(f"{split} {a:.3f} -> {b:.3f}" for split, (a, b) in scores.items())
+    out = source.with_name(f"{source.stem}.optimized.yaml")
+    dump_yaml(doc, out, like=source.read_text(encoding="utf-8"),
+              header=f"Optimized by honed run {run_id}: {summary}")
+    return out

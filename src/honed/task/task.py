@@ -92,6 +92,8 @@ class Task(BaseModel):
     description: str = ""
     model: ModelConfig = ModelConfig()
     judge_model: ModelConfig | None = None
+    reflection_model: ModelConfig | None = Field(
+        None, description="a capable model that rewrites prompts (reflective, pareto)")
     prompt: PromptConfig
     data: DataConfig
     evals: list[EvalSpec] = Field(min_length=1)

@@ -1,0 +1,123 @@
+"""``honed optimize``: search for a better prompt within a budget; ``honed runs``: inspect runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from honed.cli.options import (
+    ConcurrencyOpt,
+    JsonOpt,
+    MaxCallsOpt,
+    MaxCostOpt,
+    MaxMinutesOpt,
+    ModelOpt,
+    NoCacheOpt,
+    TaskArg,
+)
+
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", "-o",
+                                           help="auto, mutate, fewshot, bayes, reflective, "
+                                                "pareto")]
+
+
+def optimize_command(
+    task: TaskArg,
+    optimizer: OptimizerOpt = "auto",
+    reflection_model: Annotated[str | None, typer.Option(
+        help="a capable model that rewrites prompts, e.g. openai:gpt-4.1-mini")] = None,
+    model: ModelOpt = None,
+    max_calls: MaxCallsOpt = None,
+    max_cost: MaxCostOpt = None,
+    max_minutes: MaxMinutesOpt = None,
+    seed: Annotated[int, typer.Option(help="same seed, same result")] = 0,
+    minibatch: Annotated[int, typer.Option(min=1, help="train minibatch size")] = 16,
+    length_penalty: Annotated[float, typer.Option(
+        min=0, help="score points lost per 1000 prompt tokens")] = 0.0,
+    max_prompt_tokens: Annotated[int | None, typer.Option(
+        min=1, help="reject prompts longer than this")] = None,
+    concurrency: ConcurrencyOpt = None,
+    no_cache: NoCacheOpt = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue the latest unfinished run of this task")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="print the plan and an estimated call/cost range; call nothing")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Optimize the task's prompt; prove the gain on held-out test; write TASK.optimized.yaml."""
+    from honed.cli import render
+    from honed.engine.budget import Limits
+    from honed.optimizers.base import Objective
+    from honed.optimizers.run import OptimizeOptions
+    from honed.optimizers.session import SearchOptions
+    from honed.task.config import load_task
+
+    loaded = load_task(task)
+    limits = Limits(max_calls, None, max_cost, max_minutes * 60 if max_minutes else None)
+    search = SearchOptions(seed=seed, limits=limits, model=model,
+                           reflection_model=reflection_model,
+                           objective=Objective(length_penalty, 0.0, max_prompt_tokens),
+                           minibatch_size=minibatch, concurrency=concurrency,
+                           cache=not no_cache)
+    options = OptimizeOptions(optimizer, search, resume=resume)
+    if dry_run:
+        from honed.optimizers.plan import plan
+
+        data = plan(loaded, options)
+        render.json_out(data) if json_output else render.plan(data)
+        return
+    result = _run(loaded, options, show=not json_output and render.interactive(),
+                  total=max_calls)
+    data = result.to_dict()
+    render.json_out(data) if json_output else render.optimize_summary(data)
+
+
+def _run(task, options, *, show: bool, total: int | None):  # type: ignore[no-untyped-def]
+    import asyncio
+    import contextlib
+
+    from honed.cli import render
+    from honed.optimizers.run import optimize
+
+    progress = render.SearchProgress(total) if show else None
+    with progress or contextlib.nullcontext():
+        return asyncio.run(optimize(task, options, callbacks=[progress] if progress else []))
+
+
+def runs_list(
+    task: Annotated[str | None, typer.Option(help="only runs of this task name")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    json_output: JsonOpt = False,
+) -> None:
+    """List past runs, newest first."""
+    from honed.cli import render
+    from honed.optimizers.session import open_store
+
+    store = open_store()
+    rows = [{"run_id": r.id, "task": r.task, "optimizer": r.optimizer, "status": r.status,
+             "created": r.created,
+             "best_test": ((r.result or {}).get("best") or {}).get("test")}
+            for r in store.runs(task, limit)]
+    store.close()
+    render.json_out(rows) if json_output else render.runs_table(rows)
+
+
+def runs_show(run_id: Annotated[str, typer.Argument(help="run id")],
+              json_output: JsonOpt = False) -> None:
+    """Show one run: result, trajectory and candidates."""
+    from honed.cli import render
+    from honed.errors import ConfigError
+    from honed.optimizers.session import open_store
+
+    store = open_store()
+    row = store.run(run_id)
+    if row is None:
+        store.close()
+        raise ConfigError(f"no run {run_id!r}", field="RUN_ID", fix="see `honed runs list`")
+    data = {"run_id": row.id, "task": row.task, "status": row.status, "config": row.config,
+            "result": row.result, "trajectory": store.steps(run_id),
+            "candidates": store.candidates(run_id)}
+    store.close()
+    render.json_out(data) if json_output else render.run_detail(data)

@@ -1,0 +1,391 @@
+"""Deterministic built-in scorers: labels, substrings, regex, JSON, numbers and budgets.
+
+Each scorer is built from its spec (``honed.task.eval_specs``) and returns an ``EvalResult`` whose
+feedback says what was expected, what came out and, for failures, a ``category`` label.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from honed.errors import ConfigError
+from honed.evals.base import EvalContext, EvalResult, SyncScorer, render_reference
+from honed.evals.normalize import clip, closest, diff, normalize, shorten
+from honed.task.eval_specs import (
+    Contains,
+    Cost,
+    ExactMatch,
+    JsonSchema,
+    JsonValid,
+    Latency,
+    Length,
+    Normalize,
+    Numeric,
+    OneOf,
+    Regex,
+    eval_name,
+)
+from honed.types import Example
+
+
+class SpecLike(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def weight(self) -> float: ...
+
+
+def reference(template: str, example: Example) -> str:
+    """The expected value for ``example``; a missing field names the template and the example."""
+    try:
+        return render_reference(template, example)
+    except KeyError as exc:
+        raise ValueError(f"expected template {template!r} needs field {exc.args[0]!r}, "
+                         f"which example {example.id!r} lacks") from None
+
+
+def empty(expected: str | None = None) -> EvalResult:
+    wanted = f"; expected {clip(expected)}" if expected is not None else ""
+    return EvalResult.of(False, f"the output is empty{wanted}", "empty")
+
+
+class SpecScorer(SyncScorer):
+    """A synchronous scorer named and weighted by its spec."""
+
+    def __init__(self, spec: SpecLike) -> None:
+        self.name = eval_name(spec)
+        self.weight = spec.weight
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+
+def _label_hint(got: str, allowed: Sequence[str]) -> str:
+    """Why an output that is not a label failed: extra text around a label, or a near miss."""
+    inside = [a for a in allowed if a and re.search(rf"(?<!\w){re.escape(a)}(?!\w)", got)]
+    if len(inside) == 1:
+        return f"; it contains the label {inside[0]!r} plus extra text: answer with the label alone"
+    near = closest(got, list(allowed))
+    return f"; closest label {near!r}" if near else ""
+
+
+def _labels_text(allowed: Sequence[str]) -> str:
+    shown = ", ".join(repr(a) for a in allowed[:20])
+    return f"[{shown}{', …' if len(allowed) > 20 else ''}]"
+
+
+class ExactMatchScorer(SpecScorer):
+    """Output equals the rendered reference after normalization.
+
+    With ``choices`` (the task's label set), an output that is no label at all fails as
+    ``format``; a wrong label fails as ``wrong_label``; otherwise a miss is ``wrong_answer``.
+    """
+
+    def __init__(self, spec: ExactMatch, choices: Sequence[str] | None = None) -> None:
+        super().__init__(spec)
+        self.spec = spec
+        self.choices = list(choices or [])
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        expected = reference(self.spec.expected, ctx.example)
+        got, want = normalize(ctx.output, self.spec.normalize), normalize(expected,
+                                                                           self.spec.normalize)
+        if got == want:
+            return EvalResult.of(True, f"matched {clip(expected)}")
+        if not got:
+            return empty(expected)
+        allowed = [normalize(c, self.spec.normalize) for c in self.choices]
+        said = f"expected {clip(expected)}, got {clip(ctx.output)}"
+        if allowed and got not in allowed:
+            return EvalResult.of(False, f"{said}, which is not one of the labels "
+                                 f"{_labels_text(self.choices)}{_label_hint(got, allowed)}",
+                                 "format")
+        if allowed:
+            return EvalResult.of(False, said, "wrong_label")
+        return EvalResult.of(False, f"{said}; diff: {diff(want, got)}", "wrong_answer")
+
+
+class OneOfScorer(SpecScorer):
+    """Output (normalized) is one of ``values``; anything else fails as ``format``."""
+
+    def __init__(self, spec: OneOf, values: Sequence[str]) -> None:
+        super().__init__(spec)
+        self.norm: Normalize = spec.normalize
+        self.values = list(values)
+        self.allowed = [normalize(v, self.norm) for v in self.values]
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        got = normalize(ctx.output, self.norm)
+        if got in self.allowed:
+            return EvalResult.of(True, f"{clip(ctx.output)} is an allowed value")
+        if not got:
+            return empty()
+        return EvalResult.of(False, f"output {clip(ctx.output)} is not one of "
+                             f"{_labels_text(self.values)}{_label_hint(got, self.allowed)}",
+                             "format")
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def _context(text: str, needle: str, width: int = 40) -> str:
+    at = text.find(needle)
+    start, end = max(0, at - width), at + len(needle) + width
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+
+
+class ContainsScorer(SpecScorer):
+    """``contains``: the values appear in the output; ``not_contains``: they do not.
+
+    ``mode: all`` needs every value to satisfy the check (score = the fraction that do);
+    ``mode: any`` needs one. Values are templates over the example's fields.
+    """
+
+    def __init__(self, spec: Contains) -> None:
+        super().__init__(spec)
+        self.spec = spec
+        self.negate = spec.type == "not_contains"
+        self.templates = [spec.value] if isinstance(spec.value, str) else list(spec.value)
+        if not self.templates:
+            raise ConfigError("no values to look for", field="value",
+                              fix="give a text or a non-empty list of texts")
+
+    def _fold(self, text: str) -> str:
+        return text.casefold() if self.spec.ignore_case else text
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        values = [reference(t, ctx.example) for t in self.templates]
+        output = self._fold(ctx.output)
+        found = [self._fold(v) in output for v in values]
+        ok = [f != self.negate for f in found]
+        if self.spec.mode == "all":
+            passed, score = all(ok), sum(ok) / len(ok)
+        else:
+            passed = any(ok)
+            score = float(passed)
+        if passed:
+            return EvalResult(score, True, "")
+        bad = [v for v, good in zip(values, ok, strict=True) if not good]
+        return EvalResult(score, False, self._feedback(bad, ctx.output, output),
+                          {"category": "forbidden_text" if self.negate else "missing_text"})
+
+    def _feedback(self, bad: list[str], raw: str, folded: str) -> str:
+        names = ", ".join(repr(v) for v in bad)
+        if not self.negate:
+            lead = "missing" if self.spec.mode == "all" else "none of these appears:"
+            return f"{lead} {names} in output {clip(raw)}"
+        first = self._fold(bad[0])
+        where = _context(folded, first) if first else ""
+        lead = "forbidden text" if self.spec.mode == "all" else "every forbidden text appears:"
+        return f"{lead} {names} in output, e.g. {clip(where)}"
+
+
+class RegexScorer(SpecScorer):
+    """The output matches ``pattern`` (searched, or full-matched against the stripped output)."""
+
+    def __init__(self, spec: Regex) -> None:
+        super().__init__(spec)
+        self.fullmatch = spec.fullmatch
+        try:
+            self.pattern = re.compile(spec.pattern, re.IGNORECASE if spec.ignore_case else 0)
+        except re.error as exc:
+            raise ConfigError(f"invalid regular expression {spec.pattern!r}: {exc}",
+                              field="pattern", fix="fix the pattern (Python `re` syntax)") from None
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        if self.fullmatch:
+            hit = self.pattern.fullmatch(ctx.output.strip())
+        else:
+            hit = self.pattern.search(ctx.output)
+        if hit:
+            return EvalResult.of(True, f"matched {clip(hit.group(0))}")
+        how = "fully match" if self.fullmatch else "match"
+        return EvalResult.of(False, f"output does not {how} /{self.pattern.pattern}/: "
+                             f"{clip(ctx.output)}", "format")
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def _json_hint(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        return "; the JSON is wrapped in a ``` code fence: output bare JSON"
+    start = min((i for i in (stripped.find("{"), stripped.find("[")) if i >= 0), default=-1)
+    if start > 0:
+        return "; there is text before the JSON: output the JSON alone"
+    return ""
+
+
+def parse_json(text: str) -> tuple[Any, EvalResult | None]:
+    """``(value, None)``, or ``(None, failure)`` whose feedback locates the syntax error."""
+    if not text.strip():
+        return None, empty("JSON")
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        near = exc.doc[max(0, exc.pos - 20): exc.pos + 20]
+        feedback = (f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+                    f"near {clip(near)}{_json_hint(text)}; output {clip(text)}")
+        return None, EvalResult.of(False, feedback, "invalid_json")
+
+
+class JsonValidScorer(SpecScorer):
+    """The whole output parses as JSON."""
+
+    def __init__(self, spec: JsonValid) -> None:
+        super().__init__(spec)
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        _, failure = parse_json(ctx.output)
+        return failure or EvalResult.of(True, "valid JSON")
+
+
+class JsonSchemaScorer(SpecScorer):
+    """The output parses as JSON and validates against ``schema`` (``jsonschema``)."""
+
+    max_errors = 3
+
+    def __init__(self, spec: JsonSchema) -> None:
+        super().__init__(spec)
+        from jsonschema import validators
+        from jsonschema.exceptions import SchemaError
+
+        cls = validators.validator_for(spec.json_schema)
+        try:
+            cls.check_schema(spec.json_schema)
+        except SchemaError as exc:
+            raise ConfigError(f"invalid JSON schema: {exc.message}", field="schema",
+                              fix="see https://json-schema.org for the syntax") from None
+        self.validator: Any = cls(spec.json_schema, format_checker=cls.FORMAT_CHECKER)
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        data, failure = parse_json(ctx.output)
+        if failure:
+            return failure
+        errors = sorted(self.validator.iter_errors(data), key=lambda e: e.json_path)
+        if not errors:
+            return EvalResult.of(True, "valid against the schema")
+        shown = "; ".join(f"at {e.json_path}: {shorten(e.message, 150)}"
+                          for e in errors[: self.max_errors])
+        more = f" (+{len(errors) - self.max_errors} more)" if len(errors) > self.max_errors else ""
+        return EvalResult.of(False, f"schema violation {shown}{more}; output {clip(ctx.output)}",
+                             "schema")
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every number in ``text``, in order (``1,234.5`` reads as 1234.5)."""
+    return [float(m.group(0).replace(",", "")) for m in _NUMBER.finditer(text)]
+
+
+def parse_number(text: str) -> float | None:
+    """The first number in ``text``, or None."""
+    found = numbers_in(text)
+    return found[0] if found else None
+
+
+def _num(value: float) -> str:
+    return f"{value:.10g}"
+
+
+class NumericScorer(SpecScorer):
+    """The first number in the output is within the absolute or relative tolerance."""
+
+    def __init__(self, spec: Numeric) -> None:
+        super().__init__(spec)
+        self.spec = spec
+
+    def _close(self, got: float, want: float) -> bool:
+        allowed = max(self.spec.tolerance, self.spec.rel_tolerance * abs(want))
+        return abs(got - want) <= allowed + 1e-9 * max(1.0, abs(want))
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        expected = reference(self.spec.expected, ctx.example)
+        want = parse_number(expected)
+        if want is None:
+            raise ValueError(f"expected value {expected!r} of example {ctx.example.id!r} "
+                             "is not a number")
+        found = [n for n in numbers_in(ctx.output) if math.isfinite(n)]
+        if not found:
+            return EvalResult.of(False, f"expected a number ({_num(want)}); the output has none: "
+                                 f"{clip(ctx.output)}", "no_number")
+        got = found[0]
+        if self._close(got, want):
+            return EvalResult.of(True, f"{_num(got)} matches {_num(want)}")
+        tol = max(self.spec.tolerance, self.spec.rel_tolerance * abs(want))
+        within = f" (±{_num(tol)})" if tol else ""
+        later = ("; the expected value appears later in the output: put the answer first"
+                 if any(self._close(n, want) for n in found[1:]) else "")
+        return EvalResult.of(False, f"expected {_num(want)}{within}, got {_num(got)} "
+                             f"(off by {_num(got - want)}) from output {clip(ctx.output)}{later}",
+                             "wrong_number")
+
+
+# --- budgets ----------------------------------------------------------------------------------
+
+
+class CostScorer(SpecScorer):
+    """The call cost at most ``max_usd``."""
+
+    def __init__(self, spec: Cost) -> None:
+        super().__init__(spec)
+        self.max_usd = spec.max_usd
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        if ctx.cost_usd <= self.max_usd:
+            return EvalResult.of(True, f"cost ${ctx.cost_usd:.6g} <= ${self.max_usd:.6g}")
+        return EvalResult.of(False, f"cost ${ctx.cost_usd:.6g} exceeds the max "
+                             f"${self.max_usd:.6g}", "over_budget")
+
+
+class LatencyScorer(SpecScorer):
+    """The call took at most ``max_s`` seconds."""
+
+    def __init__(self, spec: Latency) -> None:
+        super().__init__(spec)
+        self.max_s = spec.max_s
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        if ctx.latency_s <= self.max_s:
+            return EvalResult.of(True, f"latency {ctx.latency_s:.3g}s <= {self.max_s:.3g}s")
+        return EvalResult.of(False, f"latency {ctx.latency_s:.3g}s exceeds the max "
+                             f"{self.max_s:.3g}s", "too_slow")
+
+
+class LengthScorer(SpecScorer):
+    """Characters (of the stripped output), words and output tokens within the limits."""
+
+    def __init__(self, spec: Length) -> None:
+        super().__init__(spec)
+        self.spec = spec
+
+    def _violations(self, ctx: EvalContext) -> list[tuple[str, str]]:
+        spec, text = self.spec, ctx.output.strip()
+        chars, words, tokens = len(text), len(text.split()), ctx.usage.output_tokens
+        found: list[tuple[str, str]] = []
+        if spec.min_chars is not None and chars < spec.min_chars:
+            found.append(("too_short", f"{chars} chars < min {spec.min_chars}"))
+        if spec.max_chars is not None and chars > spec.max_chars:
+            found.append(("too_long", f"{chars} chars > max {spec.max_chars}"))
+        if spec.max_words is not None and words > spec.max_words:
+            found.append(("too_long", f"{words} words > max {spec.max_words}"))
+        if spec.max_tokens is not None and tokens > spec.max_tokens:
+            found.append(("too_long", f"{tokens} output tokens > max {spec.max_tokens}"))
+        return found
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        found = self._violations(ctx)
+        if not found:
+            return EvalResult.of(True, "length within limits")
+        detail = "; ".join(msg for _, msg in found)
+        return EvalResult.of(False, f"{detail}; output {clip(ctx.output)}", found[0][0])

@@ -1,0 +1,1 @@
+"""Search strategies that propose candidates and spend a Budget through the engine."""

@@ -1,0 +1,241 @@
+"""The Optimizer protocol and the SearchContext every optimizer works through.
+
+An optimizer gets a ``SearchContext`` and a seed candidate and spends the budget by asking the
+context to evaluate candidates on train (minibatches, demos, feedback) or val (selection). The
+context memoizes evaluations in the run store (so a resumed run replays them for free), tracks
+the best candidate by the objective, records every step and never lets a search see test.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from honed.engine.client import ModelClient
+from honed.engine.results import ExampleResult, summarize
+from honed.engine.runner import Engine
+from honed.errors import BudgetExhausted, ConfigError
+from honed.providers.base import Request
+from honed.task.dataset import Splits
+from honed.task.task import Task
+from honed.tracking.events import CandidateEvaluated, Emitter, PhaseStarted
+from honed.tracking.store import RunStore
+from honed.types import Candidate, Example, Message, content_hash
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Quality, optionally traded against prompt length and cost.
+
+    ``value = score - length_penalty * prompt_tokens / 1000 - cost_weight * cost_per_example``;
+    candidates over ``max_prompt_tokens`` are infeasible.
+    """
+
+    length_penalty: float = 0.0
+    cost_weight: float = 0.0
+    max_prompt_tokens: int | None = None
+
+    def value(self, score: float, prompt_tokens: float, cost_per_example: float) -> float:
+        if self.max_prompt_tokens is not None and prompt_tokens > self.max_prompt_tokens:
+            return float("-inf")
+        return (score - self.length_penalty * prompt_tokens / 1000
+                - self.cost_weight * cost_per_example)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate's evaluation on a set of examples."""
+
+    candidate: Candidate
+    split: str
+    score: float
+    n: int
+    ci95: tuple[float, float]
+    objective: float
+    results: tuple[ExampleResult, ...]
+    prompt_tokens: float
+    cost_per_example: float
+
+    @property
+    def per_example(self) -> dict[str, float]:
+        return {r.example_id: float(r.score) for r in self.results if r.score is not None}
+
+    def failures(self) -> list[ExampleResult]:
+        return [r for r in self.results if r.score is not None and not r.passed]
+
+    def passes(self) -> list[ExampleResult]:
+        return [r for r in self.results if r.passed]
+
+
+class StageExhausted(BudgetExhausted):
+    """A stage of a schedule used up its share; the run as a whole may go on."""
+
+
+@dataclass
+class SearchContext:
+    task: Task
+    splits: Splits
+    engine: Engine
+    store: RunStore
+    run_id: str
+    seed: int = 0
+    objective: Objective = field(default_factory=Objective)
+    reflection: ModelClient | None = None
+    emitter: Emitter = field(default_factory=Emitter)
+    minibatch_size: int = 16
+    rng: random.Random = field(init=False)
+    best: Scored | None = field(default=None, init=False)
+    history: list[Scored] = field(default_factory=list, init=False)
+    iteration: int = field(default=0, init=False)
+    _seq: int = field(default=0, init=False)
+    _stage_cap: int | None = field(default=None, init=False)
+    _reflect_calls: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    # budget --------------------------------------------------------------------------------
+    @property
+    def rollouts(self) -> int:
+        return self.engine.budget.rollouts
+
+    def remaining(self) -> int | None:
+        """Rollouts left for the search (the tighter of the run and the current stage)."""
+        left = self.engine.budget.remaining_calls()
+        if self._stage_cap is not None:
+            stage_left = max(0, self._stage_cap - self.rollouts)
+            left = stage_left if left is None else min(left, stage_left)
+        return left
+
+    def can_afford(self, n: int) -> bool:
+        left = self.remaining()
+        return left is None or left >= n
+
+    def set_stage(self, share: float | None) -> None:
+        """Cap the next stage at ``share`` of the rollouts left (None lifts the cap)."""
+        if share is None:
+            self._stage_cap = None
+            return
+        left = self.engine.budget.remaining_calls()
+        self._stage_cap = None if left is None else self.rollouts + int(left * share)
+
+    def _ensure(self, n: int) -> None:
+        if not self.can_afford(n):
+            reason = self.engine.budget.exhausted() or "max_calls"
+            stage = self._stage_cap is not None and (self._stage_cap - self.rollouts) < n
+            raise (StageExhausted if stage else BudgetExhausted)(reason, f"needs {n} calls")
+
+    # data ----------------------------------------------------------------------------------
+    def examples(self, split: str) -> tuple[Example, ...]:
+        if split == "test":
+            raise ConfigError("the search may not evaluate on test", field="split")
+        return self.splits.get(split)
+
+    def minibatch(self, split: str = "train", size: int | None = None) -> tuple[Example, ...]:
+        pool = self.examples(split)
+        size = min(size or self.minibatch_size, len(pool))
+        chosen = sorted(self.rng.sample(range(len(pool)), size))
+        return tuple(pool[i] for i in chosen)
+
+    # evaluation ----------------------------------------------------------------------------
+    async def evaluate(self, candidate: Candidate, split: str = "val",
+                       examples: Sequence[Example] | None = None, *,
+                       origin: str = "", parent: str | None = None) -> Scored:
+        """Score a candidate (memoized per run). Raises BudgetExhausted before starting if the
+        budget cannot cover the whole evaluation, so nothing is left half-done."""
+        examples = tuple(examples if examples is not None else self.examples(split))
+        if any(ex.id in {t.id for t in self.splits.test} for ex in examples):
+            raise ConfigError("the search may not evaluate test examples", field="split")
+        key = content_hash([candidate.id, split, [ex.id for ex in examples]], 24)
+        self.store.add_candidate(self.run_id, candidate, parent=parent, origin=origin)
+        stored = self.store.evaluation(self.run_id, key)
+        if stored is not None:
+            results = tuple(ExampleResult.from_dict(r) for r in stored["results"])
+            self._replay(stored["rollouts"])
+        else:
+            self._ensure(len(examples) * self.calls_per_example())
+            before = self.rollouts
+            report = await self.engine.evaluate(candidate, examples, label=split)
+            results = report.results
+            if report.stopped:
+                raise BudgetExhausted(report.stopped, "during an evaluation")
+            self.store.save_evaluation(
+                self.run_id, key, candidate_id=candidate.id, split=split, n=report.summary.n,
+                score=report.summary.score, summary=report.summary.to_dict(),
+                results=[r.to_dict() for r in results], rollouts=self.rollouts - before)
+        return self.scored_from(candidate, split, results)
+
+    def calls_per_example(self) -> int:
+        judges = sum(1 for s in self.task.evals if s.type == "llm_judge")
+        return 1 + judges
+
+    def _replay(self, rollouts: int) -> None:
+        budget = self.engine.budget
+        budget.rollouts += rollouts
+
+    def scored_from(self, candidate: Candidate, split: str,
+                results: Sequence[ExampleResult]) -> Scored:
+        summary = summarize(results, seed=self.seed)
+        calls = max(1, sum(1 for r in results if r.error_kind != "budget"))
+        prompt_tokens = summary.input_tokens / calls
+        cost = summary.cost_usd / calls
+        return Scored(candidate, split, summary.score, summary.n, summary.ci95,
+                      self.objective.value(summary.score, prompt_tokens, cost), tuple(results),
+                      prompt_tokens, cost)
+
+    # bookkeeping ---------------------------------------------------------------------------
+    def phase(self, name: str, detail: str = "") -> None:
+        self.emitter.emit(PhaseStarted(name, detail))
+
+    def record(self, scored: Scored, *, accepted: bool, phase: str, note: str = "") -> bool:
+        """Record a step; a val-scored candidate that beats the best becomes the best."""
+        improved = False
+        if scored.split == "val":
+            self.history.append(scored)
+            if self.best is None or scored.objective > self.best.objective:
+                self.best, improved = scored, True
+        best = self.best.score if self.best is not None else scored.score
+        self._seq += 1
+        self.store.add_step(self.run_id, self._seq, iteration=self.iteration, phase=phase,
+                            candidate_id=scored.candidate.id, split=scored.split,
+                            score=scored.score, n=scored.n, accepted=accepted,
+                            best_so_far=best, rollouts=self.rollouts,
+                            cost_usd=self.engine.budget.cost_usd, note=note)
+        self.emitter.emit(CandidateEvaluated(self.iteration, scored.candidate.id, scored.split,
+                                             scored.score, scored.n, accepted, best,
+                                             self.rollouts, self.engine.budget.cost_usd, note))
+        return improved
+
+    async def reflect(self, messages: Sequence[Message], *, temperature: float = 0.7,
+                      max_tokens: int = 2048) -> str:
+        """Ask the reflection model. Seeds are derived from the run seed, so answers are cached
+        and a resumed run gets the same proposals."""
+        if self.reflection is None:
+            raise ConfigError("this optimizer needs a reflection model",
+                              field="--reflection-model",
+                              fix="pass --reflection-model SPEC (e.g. openai:gpt-4.1-mini)")
+        self._reflect_calls += 1
+        request = Request(tuple(messages), temperature, max_tokens,
+                          seed=self.seed * 100_003 + self._reflect_calls)
+        completion = await self.reflection.complete(request)
+        return completion.text
+
+
+class Optimizer(Protocol):
+    """A search strategy. ``search`` spends the context's budget; the best is ``ctx.best``."""
+
+    name: str
+
+    async def search(self, ctx: SearchContext, seed: Candidate) -> None: ...
+
+
+def describe(candidate: Candidate, demos: Mapping[str, Example] | None = None) -> dict[str, Any]:
+    """A candidate as the user sees it: system, user, demos."""
+    data: dict[str, Any] = {"system": candidate.system, "user": candidate.user,
+                            "demos": list(candidate.demos)}
+    extra = {k: v for k, v in candidate.components.items() if k not in ("system", "user")}
+    if extra:
+        data["components"] = extra
+    return data

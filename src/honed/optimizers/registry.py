@@ -1,0 +1,29 @@
+"""Optimizer names -> strategy objects (strings become objects only at the edge)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from honed.errors import ConfigError
+from honed.optimizers.base import Optimizer
+
+OPTIMIZERS: dict[str, str] = {
+    "mutate": "honed.optimizers.mutate:MutateSearch",
+    "fewshot": "honed.optimizers.fewshot:FewShotSearch",
+    "bayes": "honed.optimizers.bayes:BayesSearch",
+    "reflective": "honed.optimizers.reflective:ReflectiveSearch",
+    "pareto": "honed.optimizers.pareto:ParetoSearch",
+    "auto": "honed.optimizers.auto:AutoSearch",
+}
+NEEDS_REFLECTION = {"reflective"}
+
+
+def build_optimizer(name: str, **params: Any) -> Optimizer:
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {name!r}", field="--optimizer",
+                          fix=f"use one of: {', '.join(OPTIMIZERS)}")
+    module, _, attr = OPTIMIZERS[name].partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    optimizer: Optimizer = cls(**params)
+    return optimizer

@@ -1,0 +1,200 @@
+"""honed's run store: SQLite under ``$HONED_HOME`` with ordered, named migrations.
+
+It keeps runs, candidates (canonical JSON, content-hash ids), evaluations (per-example results)
+and trajectory steps. It is the source of truth for ``--resume``; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from honed.types import Candidate, canonical_json
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_runs", """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, kind TEXT NOT NULL, task TEXT NOT NULL, task_path TEXT,
+            optimizer TEXT, status TEXT NOT NULL, config TEXT NOT NULL, result TEXT,
+            created REAL NOT NULL, updated REAL NOT NULL);
+        CREATE INDEX runs_task ON runs(task, created);
+    """),
+    ("0002_candidates", """
+        CREATE TABLE candidates (
+            run_id TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, parent TEXT,
+            origin TEXT NOT NULL DEFAULT '', created REAL NOT NULL,
+            PRIMARY KEY (run_id, id));
+    """),
+    ("0003_evaluations", """
+        CREATE TABLE evaluations (
+            run_id TEXT NOT NULL, key TEXT NOT NULL, candidate_id TEXT NOT NULL,
+            split TEXT NOT NULL, n INTEGER NOT NULL, score REAL NOT NULL, summary TEXT NOT NULL,
+            results TEXT NOT NULL, rollouts INTEGER NOT NULL, created REAL NOT NULL,
+            PRIMARY KEY (run_id, key));
+    """),
+    ("0004_steps", """
+        CREATE TABLE steps (
+            run_id TEXT NOT NULL, seq INTEGER NOT NULL, iteration INTEGER NOT NULL,
+            phase TEXT NOT NULL, candidate_id TEXT NOT NULL, split TEXT NOT NULL,
+            score REAL NOT NULL, n INTEGER NOT NULL, accepted INTEGER NOT NULL,
+            best_so_far REAL NOT NULL, rollouts INTEGER NOT NULL, cost_usd REAL NOT NULL,
+            note TEXT NOT NULL DEFAULT '', created REAL NOT NULL,
+            PRIMARY KEY (run_id, seq));
+    """),
+)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    kind: str
+    task: str
+    task_path: str | None
+    optimizer: str | None
+    status: str
+    config: dict[str, Any]
+    result: dict[str, Any] | None
+    created: float
+    updated: float
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+class RunStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, "
+                       "applied REAL NOT NULL)")
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in filter(str.strip, sql.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+    def applied_migrations(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    # runs ---------------------------------------------------------------------------------
+    def create_run(self, run_id: str, *, kind: str, task: str, task_path: str | None,
+                   optimizer: str | None, config: dict[str, Any]) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (run_id, kind, task, task_path, optimizer, "running",
+                        canonical_json(config), None, now, now))
+
+    def finish_run(self, run_id: str, status: str, result: dict[str, Any] | None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status=?, result=?, updated=? WHERE id=?",
+                       (status, canonical_json(result) if result is not None else None,
+                        time.time(), run_id))
+
+    def touch(self, run_id: str, status: str = "running") -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET status=?, updated=? WHERE id=?",
+                       (status, time.time(), run_id))
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _run_row(row) if row else None
+
+    def runs(self, task: str | None = None, limit: int = 50) -> list[RunRow]:
+        sql, args = "SELECT * FROM runs", ()
+        if task is not None:
+            sql, args = sql + " WHERE task=?", (task,)
+        rows = self._db.execute(sql + " ORDER BY created DESC LIMIT ?", (*args, limit))
+        return [_run_row(r) for r in rows]
+
+    def latest_unfinished(self, task: str, kind: str = "optimize") -> RunRow | None:
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE task=? AND kind=? AND status IN ('running','interrupted')"
+            " ORDER BY created DESC LIMIT 1", (task, kind)).fetchone()
+        return _run_row(row) if row else None
+
+    # candidates, evaluations, steps -------------------------------------------------------
+    def add_candidate(self, run_id: str, candidate: Candidate, *, parent: str | None = None,
+                      origin: str = "") -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO candidates VALUES (?,?,?,?,?,?)",
+                       (run_id, candidate.id, canonical_json(candidate.to_dict()), parent,
+                        origin, time.time()))
+
+    def candidate(self, run_id: str, candidate_id: str) -> Candidate | None:
+        row = self._db.execute("SELECT body FROM candidates WHERE run_id=? AND id=?",
+                               (run_id, candidate_id)).fetchone()
+        return Candidate.from_dict(json.loads(row[0])) if row else None
+
+    def candidates(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT id, body, parent, origin FROM candidates WHERE run_id=?"
+                                " ORDER BY created, id", (run_id,))
+        return [{"id": r[0], **json.loads(r[1]), "parent": r[2], "origin": r[3]} for r in rows]
+
+    def save_evaluation(self, run_id: str, key: str, *, candidate_id: str, split: str,
+                        n: int, score: float, summary: dict[str, Any],
+                        results: list[dict[str, Any]], rollouts: int) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO evaluations VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (run_id, key, candidate_id, split, n, score, canonical_json(summary),
+                        canonical_json(results), rollouts, time.time()))
+
+    def evaluation(self, run_id: str, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT * FROM evaluations WHERE run_id=? AND key=?",
+                               (run_id, key)).fetchone()
+        if row is None:
+            return None
+        return {"candidate_id": row["candidate_id"], "split": row["split"], "n": row["n"],
+                "score": row["score"], "summary": json.loads(row["summary"]),
+                "results": json.loads(row["results"]), "rollouts": row["rollouts"]}
+
+    def add_step(self, run_id: str, seq: int, **step: Any) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (run_id, seq, step["iteration"], step["phase"], step["candidate_id"],
+                        step["split"], step["score"], step["n"], int(step["accepted"]),
+                        step["best_so_far"], step["rollouts"], step["cost_usd"],
+                        step.get("note", ""), time.time()))
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        cursor = self._db.execute("SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,))
+        names = [d[0] for d in cursor.description]
+        return [{k: r[k] for k in names if k not in ("run_id", "created")} for r in cursor]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _run_row(row: sqlite3.Row) -> RunRow:
+    return RunRow(row["id"], row["kind"], row["task"], row["task_path"], row["optimizer"],
+                  row["status"], json.loads(row["config"]),
+                  json.loads(row["result"]) if row["result"] else None,
+                  row["created"], row["updated"])

@@ -1,0 +1,37 @@
+import json
+
+
+def test_dry_run_calls_nothing(cli, make_task) -> None:
+    result = cli("optimize", str(make_task()), "--dry-run", "--json", "--max-calls", "200")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["splits"] == {"train": 10, "val": 10, "test": 10, "carving": ""}
+    assert plan["budget"]["reserved_for_test"] == 20
+    low, high = plan["estimate"]["calls"]
+    assert low == 20 and high == 200
+    runs = json.loads(cli("runs", "list", "--json").stdout)
+    assert runs == []
+
+
+def test_unknown_optimizer_and_tiny_budget_exit_2(cli, make_task) -> None:
+    path = make_task()
+    result = cli("optimize", str(path), "--optimizer", "magic")
+    assert result.returncode == 2 and "magic" in result.stderr
+    result = cli("optimize", str(path), "--max-calls", "15")
+    assert result.returncode == 2 and "--max-calls" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_reflective_without_reflection_model_exit_2(cli, make_task) -> None:
+    result = cli("optimize", str(make_task()), "--optimizer", "reflective")
+    assert result.returncode == 2 and "reflection" in result.stderr
+
+
+def test_resume_with_nothing_to_resume_exit_2(cli, make_task) -> None:
+    result = cli("optimize", str(make_task()), "--resume")
+    assert result.returncode == 2 and "resume" in result.stderr
+
+
+def test_runs_show_unknown(cli) -> None:
+    result = cli("runs", "show", "nope")
+    assert result.returncode == 2 and "nope" in result.stderr
