@@ -69,8 +69,12 @@ class ModelClient:
     def _cacheable(self, request: Request) -> bool:
         return self.cache is not None and (request.temperature == 0 or request.seed is not None)
 
+    @property
+    def cache_namespace(self) -> str:
+        return str(getattr(self.model, "cache_namespace", self.model.spec))
+
     async def complete(self, request: Request) -> Completion:
-        key = request.cache_key(self.model.spec)
+        key = request.cache_key(self.cache_namespace)
         if self._cacheable(request):
             hit = self.cache.get(key)  # type: ignore[union-attr]
             if hit is not None:

@@ -1,0 +1,273 @@
+"""A loopback fake of the OpenAI and Anthropic HTTP APIs, for tests and benchmarks. Stdlib only.
+
+``FakeServer`` serves ``POST .../chat/completions`` (OpenAI shape) and ``POST .../messages``
+(Anthropic shape) on 127.0.0.1 with HTTP/1.1 keep-alive, one daemon thread per connection. Each
+handler sleeps ``latency_s`` in its own thread, so 32 concurrent connections at 100 ms take about
+100 ms, not 3.2 s. ``fail_plan`` scripts failures: ``[429, 503]`` answers the first request 429
+(with ``Retry-After: 0``), the second 503, and the rest normally. ``BAD_BODY`` in the plan answers
+200 with a body that is not JSON. A 401 echoes the credentials it got, like real servers that
+quote the key back, so tests can check that clients scrub it.
+
+Run one for benchmarks: ``python -m honed.providers.fake_server --port 8000 --latency 0.1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+Reply = Callable[[list[dict[str, Any]]], str]
+
+BAD_BODY = 0  # a fail_plan entry: 200 with a body that is not JSON
+_RETRY_AFTER_ZERO = (429, 529)
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                403: "permission_error", 404: "not_found_error", 429: "rate_limit_error",
+                529: "overloaded_error"}
+
+
+def tokens(text: str) -> int:
+    """The same cheap estimate as FakeModel: about 4 characters a token."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def text_of(content: Any) -> str:
+    """A message's content as text: a string, or a list of Anthropic/OpenAI content blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return ""
+
+
+def echo_last_user(messages: list[dict[str, Any]]) -> str:
+    return next((text_of(m.get("content")) for m in reversed(messages)
+                 if m.get("role") == "user"), "")
+
+
+class _State:
+    """What the handler threads share. Only bookkeeping happens under the lock."""
+
+    def __init__(self, reply: Reply, latency_s: float, fail_plan: list[int]) -> None:
+        self.reply, self.latency_s = reply, latency_s
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.fail_plan = list(fail_plan)
+
+    def record(self, body: dict[str, Any], headers: dict[str, str]) -> int | None:
+        """Store a request; return the scripted failure status for it, if any."""
+        with self.lock:
+            self.requests.append(body)
+            self.headers.append(headers)
+            return self.fail_plan.pop(0) if self.fail_plan else None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], state: _State) -> None:
+        self.state = state
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (e.g. after its own timeout) is not an error; others are."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out without a 40 ms delayed-ACK stall
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._send(400, {"error": {"message": "body is not JSON"}})
+            return
+        kind = self._kind()
+        if kind is None or not isinstance(body, dict):
+            self._send(404, {"error": {"message": f"no route for POST {self.path}"}})
+            return
+        state = self.server.state
+        failure = state.record(body, {k.lower(): v for k, v in self.headers.items()})
+        if state.latency_s:
+            time.sleep(state.latency_s)
+        if failure is not None:
+            self._fail(failure, kind)
+        else:
+            self._send(200, self._success(kind, body))
+
+    def _kind(self) -> str | None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path.endswith("/chat/completions"):
+            return "openai"
+        return "anthropic" if path.endswith("/messages") else None
+
+    def _success(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+        if kind == "anthropic" and body.get("system"):
+            messages = [{"role": "system", "content": text_of(body["system"])}, *messages]
+        text = self.server.state.reply(messages)
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        truncated = isinstance(limit, int) and tokens(text) > limit
+        if truncated:
+            text = text[: limit * 4]
+        usage = (sum(tokens(text_of(m.get("content"))) for m in messages), tokens(text))
+        shape = openai_reply if kind == "openai" else anthropic_reply
+        return shape(str(body.get("model", "fake")), text, usage, truncated)
+
+    def _fail(self, status: int, kind: str) -> None:
+        if status == BAD_BODY:
+            self._send_raw(200, b"<html>this is not JSON</html>", "text/html")
+            return
+        message = f"scripted failure {status}"
+        if status == 401:
+            given = self.headers.get("Authorization") or self.headers.get("x-api-key") or ""
+            message = f"Incorrect API key provided: {given.removeprefix('Bearer ')}"
+        error_type = _ERROR_TYPES.get(status, "api_error")
+        payload: dict[str, Any] = {"error": {"message": message, "type": error_type}}
+        if kind == "anthropic":
+            payload = {"type": "error", **payload}
+        headers = {"Retry-After": "0"} if status in _RETRY_AFTER_ZERO else {}
+        self._send(status, payload, headers)
+
+    def _send(self, status: int, payload: dict[str, Any],
+              headers: dict[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str,
+                  headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def openai_reply(model: str, text: str, usage: tuple[int, int],
+                 truncated: bool) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": "length" if truncated else "stop"}],
+        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
+                  "total_tokens": usage[0] + usage[1]},
+    }
+
+
+def anthropic_reply(model: str, text: str, usage: tuple[int, int],
+                    truncated: bool) -> dict[str, Any]:
+    return {
+        "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "max_tokens" if truncated else "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+    }
+
+
+class FakeServer:
+    """A fake OpenAI + Anthropic server on 127.0.0.1. Use it as a context manager.
+
+    ``reply`` maps the chat messages (Anthropic's ``system`` folded in as a first system message)
+    to the answer text; the default echoes the last user message.
+    """
+
+    def __init__(self, reply: Reply | None = None, latency_s: float = 0.0,
+                 fail_plan: list[int] | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self._state = _State(reply or echo_last_user, latency_s, fail_plan or [])
+        self._server = _Server((host, port), self._state)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def root(self) -> str:
+        """``http://127.0.0.1:PORT`` (the Anthropic SDK's base URL)."""
+        return f"http://{self._server.server_address[0]}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT/v1`` (an OpenAI-compatible base URL)."""
+        return f"{self.root}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """A snapshot of the JSON bodies received so far, in arrival order."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """A snapshot of the request headers (lower-cased names), in arrival order."""
+        with self._state.lock:
+            return list(self._state.headers)
+
+    @property
+    def count(self) -> int:
+        with self._state.lock:
+            return len(self._state.requests)
+
+    def start(self) -> FakeServer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                            name="honed-fake-server", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m honed.providers.fake_server",
+                                     description="Serve a fake OpenAI + Anthropic API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    args = parser.parse_args(argv)
+    server = FakeServer(latency_s=args.latency, host=args.host, port=args.port)
+    print(server.url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
