@@ -6,7 +6,7 @@ def test_bootstrap_ci_is_deterministic_and_brackets_the_mean() -> None:
     values = [1.0] * 30 + [0.0] * 70
     lo, hi = bootstrap_ci(values, seed=1)
     assert (lo, hi) == bootstrap_ci(values, seed=1)
-    assert lo < 0.3 < hi and 0.15 < lo and hi < 0.45
+    assert lo < 0.3 < hi and lo > 0.15 and hi < 0.45
 
 
 def test_degenerate_ci() -> None:

@@ -54,7 +54,7 @@ def test_unknown_field_reports_line(make_task) -> None:
 
 def test_missing_dataset(make_task) -> None:
     path = make_task(make_task().read_text().replace("data/test.jsonl", "data/none.jsonl"))
-    with pytest.raises(DatasetError, match="none.jsonl"):
+    with pytest.raises(DatasetError, match=r"none\.jsonl"):
         load_splits(load_task(path))
 
 

@@ -1,7 +1,12 @@
 import pytest
 
-from honed.task.template import (from_double_brace, render, to_double_brace,
-                                 unknown_variables, variables)
+from honed.task.template import (
+    from_double_brace,
+    render,
+    to_double_brace,
+    unknown_variables,
+    variables,
+)
 
 
 def test_render_fills_placeholders_and_keeps_other_braces() -> None:

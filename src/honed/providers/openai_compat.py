@@ -1,11 +1,12 @@
-"""OpenAI-compatible chat completions over aiohttp: OpenAI, vLLM, Ollama, llama.cpp server, LM Studio.
+"""OpenAI-compatible chat completions over aiohttp (OpenAI, vLLM, Ollama, llama.cpp, LM Studio).
 
-One ``aiohttp.ClientSession`` per model, its connection pool sized to the model's concurrency, with
-HTTP keep-alive. aiohttp rather than httpx: on this kind of 2-core machine httpx spent ~1.4 ms of
-CPU per request against aiohttp's ~0.35 ms, enough to keep a 100 ms endpoint only 86% busy at
-concurrency 32 (see benchmarks/engine_throughput.py). Each ``complete`` makes exactly one attempt and raises a typed error; the engine
-retries (it counts the retries). The API key lives only in the client's headers: it never appears
-in ``repr``, in error messages (server messages are scrubbed) or in logs.
+One ``aiohttp.ClientSession`` per model, its connection pool sized to the model's concurrency,
+with HTTP keep-alive. aiohttp rather than httpx: on a 2-core machine httpx spent ~1.4 ms of CPU
+per request against aiohttp's ~0.35 ms, enough to keep a 100 ms endpoint only 86% busy at
+concurrency 32 (see benchmarks/engine_throughput.py). Each ``complete`` makes exactly one attempt
+and raises a typed error; the engine retries (it counts the retries). The API key lives only in
+the client's headers: it never appears in ``repr``, in error messages (server messages are
+scrubbed) or in logs.
 
 The module also holds the HTTP status -> error mapping shared with the Anthropic provider.
 """
@@ -20,7 +21,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-
 from urllib.parse import urlsplit
 
 import aiohttp
