@@ -20,7 +20,13 @@ from honed.evals.base import EvalContext, EvalResult, Scorer, run_scorer, weight
 from honed.providers.base import Completion, OutputSpec, Request
 from honed.task.render import prompt_text, render_messages
 from honed.task.task import Task
-from honed.tracking.events import Emitter, EvalFinished, EvalStarted, ExampleScored
+from honed.tracking.events import (
+    CallCompleted,
+    Emitter,
+    EvalFinished,
+    EvalStarted,
+    ExampleScored,
+)
 from honed.types import Candidate, Example
 
 
@@ -69,7 +75,7 @@ class Engine:
         stopped: list[str] = []
 
         async def one(example: Example) -> ExampleResult:
-            result = await self._evaluate_one(candidate, example, stopped)
+            result = await self._evaluate_one(candidate, example, stopped, label)
             self.emitter.emit(ExampleScored(
                 label, candidate.id, example.id, result.score, result.error, result.cached,
                 self.client.stats.calls, self.budget.cost_usd))
@@ -85,7 +91,7 @@ class Engine:
                           time.perf_counter() - started, stopped[0] if stopped else None)
 
     async def _evaluate_one(self, candidate: Candidate, example: Example,
-                            stopped: list[str]) -> ExampleResult:
+                            stopped: list[str], label: str) -> ExampleResult:
         request = self.request(candidate, example)
         try:
             completion = await self.client.complete(request)
@@ -96,6 +102,11 @@ class Engine:
         except ProviderError as exc:
             return ExampleResult(example.id, error=f"{type(exc).__name__}: {exc}",
                                  error_kind="provider")
+        self.emitter.emit(CallCompleted(
+            label, candidate.id, example.id, self.client.spec,
+            tuple(m.to_dict() for m in request.messages), completion.text,
+            completion.usage.input_tokens, completion.usage.output_tokens, completion.latency_s,
+            completion.cost_usd, completion.cached))
         return await self._score(example, request, completion)
 
     async def _score(self, example: Example, request: Request,

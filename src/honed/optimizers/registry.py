@@ -15,6 +15,9 @@ OPTIMIZERS: dict[str, str] = {
     "reflective": "honed.optimizers.reflective:ReflectiveSearch",
     "pareto": "honed.optimizers.pareto:ParetoSearch",
     "auto": "honed.optimizers.auto:AutoSearch",
+    "dspy:mipro": "honed.optimizers.dspy_backend:DspyMipro",
+    "dspy:gepa": "honed.optimizers.dspy_backend:DspyGepa",
+    "dspy:bootstrap-rs": "honed.optimizers.dspy_backend:DspyBootstrapRS",
 }
 NEEDS_REFLECTION = {"reflective"}
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from honed.task.eval_specs import EvalSpec, eval_name
+from honed.task.gate_specs import GateSpec
 from honed.types import Candidate
 
 _STRICT = ConfigDict(extra="forbid")
@@ -101,6 +102,9 @@ class Task(BaseModel):
     target: str | None = Field(None, description="demo answer template; default: first "
                                "eval's expected")
     pricing: dict[str, Pricing] = Field(default_factory=dict)
+    gates: list[GateSpec] = Field(default_factory=list)
+    tracking: Literal["auto", "mlflow", "none"] = Field(
+        "auto", description="auto: MLflow when installed; none: only honed's own run store")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str | None = PrivateAttr(default=None)
 

@@ -32,6 +32,23 @@ class ExampleScored(Event):
 
 
 @dataclass(frozen=True)
+class CallCompleted(Event):
+    """One task-model call for one example (cached or not): what traces are made of."""
+
+    label: str
+    candidate_id: str
+    example_id: str
+    model: str
+    messages: tuple[dict[str, str], ...]
+    output: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    cost_usd: float
+    cached: bool
+
+
+@dataclass(frozen=True)
 class EvalFinished(Event):
     label: str
     candidate_id: str

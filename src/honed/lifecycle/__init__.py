@@ -1,0 +1,1 @@
+"""Release lifecycle: prompt registry, apply-to-file, quality gates, A/B statistics."""
