@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from honed.cli import eval_cmd, misc, optimize_cmd
+from honed.cli import bench_cmd, eval_cmd, misc, optimize_cmd
 
 app = typer.Typer(
     name="honed",
@@ -30,6 +30,7 @@ runs = typer.Typer(help="Inspect optimization runs.", no_args_is_help=True)
 runs.command("list")(optimize_cmd.runs_list)
 runs.command("show")(optimize_cmd.runs_show)
 app.add_typer(runs, name="runs")
+app.command("bench")(bench_cmd.bench_command)
 app.command("schema")(misc.schema_command)
 app.command("version")(misc.version_command)
 

@@ -216,3 +216,8 @@ def run_detail(data: dict[str, Any]) -> None:
                       f"{step['best_so_far']:.3f}", str(step["rollouts"]), step["note"][:60])
     console.print(table)
     console.print(f"{len(data['candidates'])} candidates")
+
+
+def bench_summary(report: dict[str, Any]) -> None:
+    print(report["markdown"])
+    print(f"table: {report['table']}\nplot: {report['plot']}")

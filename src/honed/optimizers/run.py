@@ -53,6 +53,10 @@ def options_from_config(config: dict[str, Any]) -> OptimizeOptions:
     return OptimizeOptions(config["optimizer"], search, resume=True)
 
 
+def with_home(options: OptimizeOptions, home: Path | None) -> OptimizeOptions:
+    return replace(options, search=replace(options.search, home=home))
+
+
 def test_reserve(task: Task, splits: Splits) -> int:
     judges = sum(1 for s in task.evals if s.type == "llm_judge")
     return 2 * len(splits.test) * (1 + judges)
@@ -106,9 +110,11 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
     splits = load_splits(task)
     if not options.resume:
         validate(task, splits, options, reflection)
-    store = open_store()
+    store = open_store(options.search.home)
     try:
+        home = options.search.home
         run_id, options = _start_run(store, task, options)
+        options = with_home(options, home)
         try:
             result = await _run(task, splits, options, store, run_id, callbacks, model,
                                 reflection)

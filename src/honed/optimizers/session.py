@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from honed.engine.budget import Limits
 from honed.engine.client import ModelClient
@@ -28,10 +29,11 @@ class SearchOptions:
     minibatch_size: int = 16
     concurrency: int | None = None
     cache: bool = True
+    home: Path | None = None  # state folder; default $HONED_HOME
 
 
-def open_store() -> RunStore:
-    return RunStore(honed_home() / "runs.sqlite")
+def open_store(home: Path | None = None) -> RunStore:
+    return RunStore((home or honed_home()) / "runs.sqlite")
 
 
 @asynccontextmanager
@@ -41,14 +43,14 @@ async def open_search(task: Task, splits: Splits, options: SearchOptions, *,
                       reflection: Model | None = None) -> AsyncIterator[SearchContext]:
     """A SearchContext whose budget counts rollouts (see ``engine.budget``)."""
     own_store = store is None
-    store = store or open_store()
+    store = store or open_store(options.home)
     run_id = run_id or new_run_id()
     if store.run(run_id) is None:
         store.create_run(run_id, kind="optimize", task=task.name, task_path=None,
                          optimizer=None, config={})
     engine_options = EngineOptions(model=options.model, concurrency=options.concurrency,
                                    cache=options.cache, limits=options.limits,
-                                   seed=options.seed)
+                                   seed=options.seed, home=options.home)
     try:
         async with open_engine(task, splits, engine_options, callbacks, model=model) as engine:
             engine.budget.count_cached = True
