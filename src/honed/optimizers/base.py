@@ -92,6 +92,7 @@ class SearchContext:
     _seq: int = field(default=0, init=False)
     _stage_cap: int | None = field(default=None, init=False)
     _reflect_calls: int = field(default=0, init=False)
+    _charged: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -153,7 +154,8 @@ class SearchContext:
         stored = self.store.evaluation(self.run_id, key)
         if stored is not None:
             results = tuple(ExampleResult.from_dict(r) for r in stored["results"])
-            self._replay(stored["rollouts"])
+            if key not in self._charged:  # a resumed run pays what the original run paid
+                self._replay(stored["rollouts"])
         else:
             self._ensure(len(examples) * self.calls_per_example())
             before = self.rollouts
@@ -165,6 +167,7 @@ class SearchContext:
                 self.run_id, key, candidate_id=candidate.id, split=split, n=report.summary.n,
                 score=report.summary.score, summary=report.summary.to_dict(),
                 results=[r.to_dict() for r in results], rollouts=self.rollouts - before)
+        self._charged.add(key)
         return self.scored_from(candidate, split, results)
 
     def calls_per_example(self) -> int:
