@@ -53,7 +53,7 @@ def write_task(folder: Path, n: int, url: str, concurrency: int) -> Path:
     (folder / "data.jsonl").write_text(rows, encoding="utf-8")
     task = folder / "task.yaml"
     task.write_text(
-        "name: throughput\n"
+        "name: throughput\ntracking: none\n"
         f"model:\n  spec: openai:fake\n  base_url: {url}\n  concurrency: {concurrency}\n"
         "prompt:\n  user: '{text}'\n"
         "data:\n  train: data.jsonl\n  val: data.jsonl\n  test: data.jsonl\n"

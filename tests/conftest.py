@@ -66,6 +66,7 @@ def make_task(tmp_path: Path) -> Callable[..., Path]:
         text = body if body is not None else (
             "name: t\n"
             "model: fake\n"
+            "tracking: none\n"
             "prompt:\n  system: Classify.\n  user: '{text}'\n"
             "data:\n  train: data/train.jsonl\n  val: data/val.jsonl\n  test: data/test.jsonl\n"
             "evals:\n  - type: exact_match\n    expected: '{label}'\n")

@@ -49,7 +49,7 @@ def test_unknown_field_reports_line(make_task) -> None:
     path = make_task(make_task().read_text().replace("prompt:\n", "prompt:\n  sistem: x\n"))
     with pytest.raises(ConfigError) as info:
         load_task(path)
-    assert "task.yaml:4" in str(info.value) and "prompt.sistem" in str(info.value)
+    assert "task.yaml:5" in str(info.value) and "prompt.sistem" in str(info.value)
 
 
 def test_missing_dataset(make_task) -> None:

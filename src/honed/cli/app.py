@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from honed.cli import bench_cmd, eval_cmd, misc, optimize_cmd
+from honed.cli import bench_cmd, eval_cmd, lifecycle_cmd, misc, optimize_cmd, registry_cmd
 
 app = typer.Typer(
     name="honed",
@@ -31,6 +31,15 @@ runs.command("list")(optimize_cmd.runs_list)
 runs.command("show")(optimize_cmd.runs_show)
 app.add_typer(runs, name="runs")
 app.command("bench")(bench_cmd.bench_command)
+app.command("apply")(lifecycle_cmd.apply_command)
+app.command("gate")(lifecycle_cmd.gate_command)
+app.command("abtest")(lifecycle_cmd.abtest_command)
+registry = typer.Typer(help="Versioned prompts: list, show, diff, promote, rollback.",
+                       no_args_is_help=True)
+for _name in ("list", "show", "diff", "promote", "rollback"):
+    registry.command(_name)(getattr(registry_cmd, f"registry_{_name}"))
+app.add_typer(registry, name="registry")
+app.command("ui")(registry_cmd.ui_command)
 app.command("schema")(misc.schema_command)
 app.command("version")(misc.version_command)
 

@@ -10,7 +10,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BLOCK, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 def run_guarded(call: Callable[[], Any]) -> int:
     from honed.cli import render
-    from honed.errors import AuthError, BudgetExhausted, ConfigError, HonedError
+    from honed.errors import AuthError, BudgetExhausted, ConfigError, GateFailed, HonedError
 
     try:
         call()
@@ -27,6 +27,9 @@ def run_guarded(call: Callable[[], Any]) -> int:
     except BudgetExhausted as exc:
         render.error(f"stopped: {exc}")
         return EXIT_FAIL
+    except GateFailed as exc:
+        render.error(f"blocked: {exc}")
+        return EXIT_BLOCK
     except HonedError as exc:
         render.error(f"error: {type(exc).__name__}: {exc}")
         return EXIT_FAIL

@@ -32,11 +32,13 @@ def eval_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Evaluate the task's prompt on a split, with a 95% CI, cost and latency."""
+    import asyncio
+
     from honed.cli import render
     from honed.engine.budget import Limits
-    from honed.engine.evaluate import run_eval
-    from honed.engine.session import EngineOptions
+    from honed.engine.session import EngineOptions, honed_home
     from honed.errors import ConfigError
+    from honed.lifecycle.tracked import tracked_eval
     from honed.task.config import load_task
 
     if split not in ("test", "val", "train", "all"):
@@ -49,9 +51,10 @@ def eval_command(
     show = not json_output and render.interactive()
     progress = render.Progress() if show else None
     with progress or contextlib.nullcontext():
-        run = run_eval(loaded, split=split, limit=limit, options=options,
-                       callbacks=[progress] if progress else [])
-    data = run.to_dict()
+        run, info = asyncio.run(tracked_eval(
+            loaded, home=honed_home(), split=split, limit=limit, options=options,
+            callbacks=[progress] if progress else []))
+    data = {**run.to_dict(), "registered": info.registered, "warnings": info.warnings}
     if json_output:
         render.json_out(data)
     else:

@@ -70,8 +70,7 @@ def optimize_command(
         return
     result = _run(loaded, options, show=not json_output and render.interactive(),
                   total=max_calls)
-    data = result.to_dict()
-    render.json_out(data) if json_output else render.optimize_summary(data)
+    render.json_out(result) if json_output else render.optimize_summary(result)
 
 
 def _run(task, options, *, show: bool, total: int | None):  # type: ignore[no-untyped-def]
@@ -79,11 +78,14 @@ def _run(task, options, *, show: bool, total: int | None):  # type: ignore[no-un
     import contextlib
 
     from honed.cli import render
-    from honed.optimizers.run import optimize
+    from honed.engine.session import honed_home
+    from honed.lifecycle.tracked import tracked_optimize
 
     progress = render.SearchProgress(total) if show else None
     with progress or contextlib.nullcontext():
-        return asyncio.run(optimize(task, options, callbacks=[progress] if progress else []))
+        result, info = asyncio.run(tracked_optimize(
+            task, options, home=honed_home(), callbacks=[progress] if progress else []))
+    return {**result.to_dict(), "registered": info.registered, "warnings": info.warnings}
 
 
 def runs_list(

@@ -92,6 +92,16 @@ def eval_summary(data: dict[str, Any]) -> None:
     console.print(table)
     for item in data.get("error_examples", []):
         console.print(f"[red]error[/red] {item['example_id']}: {item['error']}", highlight=False)
+    _registry_notes(console, data)
+
+
+def _registry_notes(console: Any, data: dict[str, Any]) -> None:
+    reg = data.get("registered")
+    if reg:
+        alias = f" (alias {reg['alias']})" if reg.get("alias") else ""
+        console.print(f"registry: {reg['name']} version {reg['version']}{alias}")
+    for warning in data.get("warnings") or []:
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
 
 
 class SearchProgress:
@@ -172,6 +182,7 @@ def optimize_summary(data: dict[str, Any]) -> None:
         console.print(f"[bold]demos:[/bold] {', '.join(prompt['demos'])}", highlight=False)
     if data.get("output"):
         console.print(f"written: {data['output']}")
+    _registry_notes(console, data)
 
 
 def plan(data: dict[str, Any]) -> None:

@@ -1,0 +1,217 @@
+"""``honed registry list|show|diff|promote|rollback`` and ``honed ui``.
+
+Thin edges over ``honed.lifecycle.promote``: parse arguments, call, render (rich tables on a
+terminal, one JSON object with ``--json``). Errors are ConfigError / GateFailed from below.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from honed.cli.options import JsonOpt
+
+if TYPE_CHECKING:
+    from honed.lifecycle.registry import PromptRegistry, PromptVersion
+
+BACKENDS = ("auto", "mlflow", "local")
+BackendOpt = Annotated[str, typer.Option("--backend",
+                                         help="auto (MLflow when installed), mlflow or local")]
+NameArg = Annotated[str, typer.Argument(help="prompt name (usually the task name)",
+                                        show_default=False)]
+VersionArg = Annotated[int, typer.Argument(min=1, help="version number", show_default=False)]
+
+
+def _open(backend: str) -> PromptRegistry:
+    from honed.engine.session import honed_home
+    from honed.errors import ConfigError
+    from honed.lifecycle.registry import open_registry
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown registry backend {backend!r}", field="--backend",
+                          fix="use auto, mlflow or local")
+    return open_registry(honed_home(), backend=None if backend == "auto" else backend)
+
+
+def version_dict(v: PromptVersion) -> dict[str, Any]:
+    from honed.optimizers.base import describe
+
+    return {"name": v.name, "version": v.version, "aliases": list(v.aliases),
+            "tags": dict(v.tags), "created": v.created, "candidate_id": v.candidate.id,
+            "prompt": describe(v.candidate)}
+
+
+# commands ---------------------------------------------------------------------------------------
+def registry_list(json_output: JsonOpt = False, backend: BackendOpt = "auto") -> None:
+    """List registered prompts with their latest version and aliases."""
+    registry = _open(backend)
+    rows = []
+    for name in registry.names():
+        versions = registry.versions(name)
+        rows.append({"name": name, "versions": len(versions),
+                     "latest": versions[-1].version if versions else None,
+                     "aliases": registry.aliases(name)})
+    data = {"backend": registry.backend, "prompts": rows}
+    if json_output:
+        _json(data)
+    else:
+        _list_table(data)
+
+
+def registry_show(name: NameArg,
+                  version: Annotated[int | None, typer.Argument(
+                      min=1, help="version (default: production, else the latest)")] = None,
+                  json_output: JsonOpt = False, backend: BackendOpt = "auto") -> None:
+    """Show one version of a prompt (NAME, NAME@ALIAS or NAME/VERSION) and its history."""
+    from honed.lifecycle.registry import PRODUCTION, PromptRef, parse_ref
+
+    registry = _open(backend)
+    ref = parse_ref(name) if ("@" in name or "/" in name) else None
+    if ref is None:
+        ref = PromptRef(name, version=version)
+        if version is None and PRODUCTION in registry.aliases(name):
+            ref = PromptRef(name, alias=PRODUCTION)
+    shown = registry.get(ref)
+    history = [{"version": v.version, "aliases": list(v.aliases), "candidate_id": v.candidate.id,
+                "tags": dict(v.tags), "created": v.created} for v in registry.versions(ref.name)]
+    data = {"backend": registry.backend, **version_dict(shown), "versions": history}
+    if json_output:
+        _json(data)
+    else:
+        _show(data)
+
+
+def registry_diff(name: NameArg, v1: VersionArg, v2: VersionArg, json_output: JsonOpt = False,
+                  backend: BackendOpt = "auto") -> None:
+    """Unified diff of two versions (system, user, demos)."""
+    from honed.lifecycle.promote import diff_versions
+
+    text = diff_versions(_open(backend), name, v1, v2)
+    if json_output:
+        _json({"name": name, "from": v1, "to": v2, "identical": not text, "diff": text})
+    else:
+        _diff(text or f"{name}/{v1} and {name}/{v2} are identical\n")
+
+
+def registry_promote(name: NameArg, version: VersionArg,
+                     force: Annotated[bool, typer.Option(
+                         "--force", help="promote despite failed BLOCK_DEPLOY gates")] = False,
+                     json_output: JsonOpt = False, backend: BackendOpt = "auto") -> None:
+    """Point `production` at VERSION (the replaced one stays as `previous-production`)."""
+    from honed.lifecycle.promote import blocked_from_tags, promote
+    from honed.lifecycle.registry import PromptRef
+
+    registry = _open(backend)
+    target = registry.get(PromptRef(name, version=version))
+    result = promote(registry, name, version, force=force, blocked=blocked_from_tags(target.tags))
+    _promotion(result.to_dict(), json_output, "promoted")
+
+
+def registry_rollback(name: NameArg, json_output: JsonOpt = False,
+                      backend: BackendOpt = "auto") -> None:
+    """Move `production` back to `previous-production`."""
+    from honed.lifecycle.promote import rollback
+
+    _promotion(rollback(_open(backend), name).to_dict(), json_output, "rolled back")
+
+
+def ui_command(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+               host: Annotated[str, typer.Option()] = "127.0.0.1",
+               json_output: JsonOpt = False) -> None:
+    """Print the command that opens the MLflow UI on honed's local store."""
+    from honed.engine.session import honed_home
+    from honed.tracking.mlflow import mlflow_available, tracking_uri
+    from honed.tracking.mlflow import ui_command as command
+
+    home = honed_home()
+    text = command(home, host=host, port=port)
+    if json_output:
+        _json({"command": text, "tracking_uri": tracking_uri(home), "url":
+               f"http://{host}:{port}", "mlflow_installed": mlflow_available()})
+        return
+    typer.echo(text)
+    if not mlflow_available():
+        typer.echo("note: MLflow is not installed here: pip install 'mlflow>=3'", err=True)
+
+
+# rendering (this module's own small helpers) ------------------------------------------------
+def _json(data: Any) -> None:
+    from honed.cli import render
+
+    render.json_out(data)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _aliases_text(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{a} -> {v}" for a, v in sorted(aliases.items())) or "-"
+
+
+def _list_table(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    if not data["prompts"]:
+        console.print(f"no prompts registered yet (backend: {data['backend']})", markup=False)
+        return
+    table = Table("name", "versions", "latest", "aliases",
+                  title=f"prompt registry ({data['backend']})")
+    for row in data["prompts"]:
+        table.add_row(row["name"], str(row["versions"]), str(row["latest"]),
+                      _aliases_text(row["aliases"]))
+    console.print(table)
+
+
+def _show(data: dict[str, Any]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    aliases = f" ({', '.join(data['aliases'])})" if data["aliases"] else ""
+    console.print(Text(f"{data['name']}/{data['version']}{aliases} · {data['candidate_id']}",
+                       style="bold"))
+    prompt = data["prompt"]
+    for part in ("system", "user"):
+        console.print(Text(f"{part}:", style="bold"), Text(prompt[part]))
+    for part, text in (prompt.get("components") or {}).items():
+        console.print(Text(f"{part}:", style="bold"), Text(text))
+    console.print(Text("demos:", style="bold"), Text(", ".join(prompt["demos"]) or "(none)"))
+    for key, value in sorted(data["tags"].items()):
+        console.print(Text(f"  {key} = {value}"))
+    table = Table("version", "aliases", "candidate", "tags", title="versions")
+    for row in data["versions"]:
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(row["tags"].items()))
+        table.add_row(str(row["version"]), ", ".join(row["aliases"]), row["candidate_id"],
+                      Text(tags))
+    console.print(table)
+
+
+def _diff(text: str) -> None:
+    from rich.text import Text
+
+    console = _console()
+    styles = {"+": "green", "-": "red", "@": "cyan"}
+    for line in text.splitlines():
+        style = "bold" if line.startswith(("+++", "---")) else styles.get(line[:1], "")
+        console.print(Text(line, style=style))
+
+
+def _promotion(data: dict[str, Any], json_output: bool, verb: str) -> None:
+    if json_output:
+        _json(data)
+        return
+    from rich.text import Text
+
+    was = f" (was {data['previous']})" if data["previous"] is not None else ""
+    if not data["changed"]:
+        line = f"{data['name']}: production is already version {data['version']}"
+    else:
+        line = f"{data['name']}: {verb} production -> version {data['version']}{was}"
+    if data.get("forced"):
+        line += f"; forced past failed gates: {', '.join(data['blocked'])}"
+    _console().print(Text(line))

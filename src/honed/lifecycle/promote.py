@@ -1,0 +1,146 @@
+"""Release operations on a prompt registry: register, promote, roll back, diff.
+
+``production`` is what ships; promoting moves it and records the version it replaced under
+``previous-production`` so a rollback is one step. ``candidate`` marks the latest optimized
+version. Failed BLOCK_DEPLOY gates (computed by the caller, or recorded on the version in the
+tag ``honed.blocked``) refuse a promotion unless forced.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from honed.errors import ConfigError, GateFailed
+from honed.lifecycle.registry import (
+    CANDIDATE,
+    PREVIOUS,
+    PRODUCTION,
+    PromptRef,
+    PromptRegistry,
+    PromptVersion,
+)
+from honed.types import Candidate
+
+BLOCKED_TAG = "honed.blocked"
+SOURCE_TAG = "honed.source"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What a promote or rollback did. ``previous`` is the production version it replaced."""
+
+    name: str
+    version: int
+    previous: int | None
+    changed: bool
+    forced: bool = False
+    blocked: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "blocked": list(self.blocked)}
+
+
+def blocked_from_tags(tags: Mapping[str, str]) -> list[str]:
+    """Failed BLOCK_DEPLOY gate labels recorded on a version (comma-separated tag)."""
+    return [label.strip() for label in tags.get(BLOCKED_TAG, "").split(",") if label.strip()]
+
+
+def promote(registry: PromptRegistry, name: str, version: int, *, force: bool = False,
+            blocked: Iterable[str] | None = None) -> Promotion:
+    """Point ``production`` at ``version``; the replaced version becomes ``previous-production``.
+
+    Raises GateFailed when ``blocked`` names failed BLOCK_DEPLOY gates and ``force`` is off.
+    """
+    registry.get(PromptRef(name, version=version))  # ConfigError if name/version is missing
+    labels = tuple(blocked or ())
+    if labels and not force:
+        raise GateFailed(f"{name}/{version} is blocked from production by failed "
+                         f"BLOCK_DEPLOY gate(s): {', '.join(labels)} (pass --force to "
+                         "promote anyway)")
+    current = registry.aliases(name).get(PRODUCTION)
+    if current == version:
+        return Promotion(name, version, current, False, force and bool(labels), labels)
+    if current is not None:
+        registry.set_alias(name, PREVIOUS, current)
+    registry.set_alias(name, PRODUCTION, version)
+    return Promotion(name, version, current, True, force and bool(labels), labels)
+
+
+def rollback(registry: PromptRegistry, name: str) -> Promotion:
+    """Move ``production`` back to ``previous-production``; the two swap, so a second rollback
+    rolls forward again."""
+    aliases = registry.aliases(name)
+    target = aliases.get(PREVIOUS)
+    if target is None:
+        registry.get(PromptRef(name))  # a missing prompt is named as such
+        raise ConfigError(f"prompt {name!r} has no {PREVIOUS!r} version to roll back to",
+                          field=f"{name}@{PREVIOUS}",
+                          fix="promote a version first; a promotion records the one it replaces")
+    current = aliases.get(PRODUCTION)
+    registry.set_alias(name, PRODUCTION, target)
+    if current is not None and current != target:
+        registry.set_alias(name, PREVIOUS, current)
+    return Promotion(name, target, current, current != target)
+
+
+def register_candidate(registry: PromptRegistry, name: str, candidate: Candidate,
+                       scores: Mapping[str, Any]) -> PromptVersion:
+    """Register an optimized candidate with its scores as tags and point ``candidate`` at it."""
+    version = registry.register(name, candidate, tags=score_tags(scores))
+    registry.set_alias(name, CANDIDATE, version.version)
+    return registry.get(PromptRef(name, version=version.version))
+
+
+def score_tags(scores: Mapping[str, Any]) -> dict[str, str]:
+    """Tag values are strings: floats compactly, lists (gate labels) comma-joined."""
+    out: dict[str, str] = {}
+    for key, value in scores.items():
+        if value is None:
+            continue
+        if isinstance(value, float):
+            out[key] = format(value, ".6g")
+        elif isinstance(value, list | tuple):
+            out[key] = ",".join(map(str, value))
+        else:
+            out[key] = str(value)
+    return out
+
+
+def ensure_registered(registry: PromptRegistry, task: Any) -> PromptVersion:
+    """Register the task's seed prompt unless the latest version is identical; return it.
+
+    A task whose prompt comes from the registry (``prompt.registry: NAME@ALIAS``) is left
+    alone: the referenced version is returned.
+    """
+    from honed.lifecycle.registry import require_ref
+
+    if getattr(task.prompt, "registry", None):
+        return registry.get(require_ref(task.prompt.registry, "prompt.registry"))
+    seed = task.seed_candidate()
+    versions = registry.versions(task.name)
+    if versions and versions[-1].candidate.id == seed.id:
+        return versions[-1]
+    return registry.register(task.name, seed, tags={SOURCE_TAG: "seed"})
+
+
+def render_version(version: PromptVersion) -> str:
+    """A version as plain text, one section per component, for diffs and display."""
+    c = version.candidate
+    parts = [f"## system\n{c.system}\n", f"## user\n{c.user}\n"]
+    parts += [f"## {k}\n{v}\n" for k, v in sorted(c.components.items())
+              if k not in ("system", "user")]
+    parts.append("## demos\n" + "".join(f"{d}\n" for d in c.demos))
+    return "".join(parts)
+
+
+def diff_versions(registry: PromptRegistry, name: str, v1: int, v2: int) -> str:
+    """Unified diff of system, user (and other components) and demos; "" when identical."""
+    a = registry.get(PromptRef(name, version=v1))
+    b = registry.get(PromptRef(name, version=v2))
+    lines = difflib.unified_diff(render_version(a).splitlines(keepends=True),
+                                 render_version(b).splitlines(keepends=True),
+                                 fromfile=f"{name}/{v1}", tofile=f"{name}/{v2}")
+    return "".join(lines)

@@ -1,0 +1,206 @@
+"""honed's own prompt registry: SQLite with ordered, named migrations (no MLflow needed).
+
+Versions are numbered 1.. per name and immutable; each holds the candidate as canonical JSON and
+string tags (scores, provenance). Aliases (``candidate``, ``production``, ...) point at versions
+and move.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from honed.errors import ConfigError
+from honed.lifecycle.registry import PromptRef, PromptVersion
+from honed.types import Candidate, canonical_json
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_versions", """
+        CREATE TABLE versions (
+            name TEXT NOT NULL, version INTEGER NOT NULL, candidate_id TEXT NOT NULL,
+            body TEXT NOT NULL, created REAL NOT NULL,
+            PRIMARY KEY (name, version));
+    """),
+    ("0002_tags", """
+        CREATE TABLE version_tags (
+            name TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+            PRIMARY KEY (name, version, key));
+    """),
+    ("0003_aliases", """
+        CREATE TABLE aliases (
+            name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (name, alias));
+    """),
+)
+_ALIAS = re.compile(r"^[A-Za-z0-9_-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+LIST_FIX = "list prompts with `honed registry list`"
+
+
+def check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigError(f"invalid prompt name {name!r}", field="name",
+                          fix="use letters, digits, '.', '_' and '-', starting with a letter "
+                              "or digit")
+
+
+def check_alias(alias: str) -> None:
+    if not _ALIAS.match(alias):
+        raise ConfigError(f"invalid alias {alias!r}", field="alias",
+                          fix="use letters, digits, '_' and '-'")
+
+
+def missing(name: str, *, alias: str | None = None, version: int | None = None,
+            known: Mapping[str, int] | list[int] | None = None) -> ConfigError:
+    """The ConfigError for a name, alias or version that is not in the registry."""
+    if alias is not None:
+        have = ", ".join(f"{a} -> {v}" for a, v in sorted(dict(known or {}).items()))
+        return ConfigError(f"prompt {name!r} has no alias {alias!r}", field=f"{name}@{alias}",
+                           fix=f"aliases are: {have}" if have else
+                           "promote a version first: `honed registry promote NAME VERSION`")
+    if version is not None:
+        have = ", ".join(map(str, known or [])) or "none"
+        return ConfigError(f"prompt {name!r} has no version {version}", field=f"{name}/{version}",
+                           fix=f"versions are: {have}")
+    return ConfigError(f"no prompt named {name!r} in the registry", field=name, fix=LIST_FIX)
+
+
+class LocalRegistry:
+    backend = "local"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, "
+                       "applied REAL NOT NULL)")
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in filter(str.strip, sql.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+
+    def applied_migrations(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    def close(self) -> None:
+        self._db.close()
+
+    # protocol ---------------------------------------------------------------------------------
+    def register(self, name: str, candidate: Candidate, *,
+                 tags: Mapping[str, str] | None = None) -> PromptVersion:
+        check_name(name)
+        now, tags = time.time(), {str(k): str(v) for k, v in (tags or {}).items()}
+        with self._tx() as db:
+            row = db.execute("SELECT MAX(version) FROM versions WHERE name=?", (name,)).fetchone()
+            version = (row[0] or 0) + 1
+            db.execute("INSERT INTO versions VALUES (?,?,?,?,?)",
+                       (name, version, candidate.id, canonical_json(candidate.to_dict()), now))
+            db.executemany("INSERT INTO version_tags VALUES (?,?,?,?)",
+                           [(name, version, k, v) for k, v in tags.items()])
+        return PromptVersion(name, version, Candidate.from_dict(candidate.to_dict()), tags, (),
+                             now)
+
+    def get(self, ref: PromptRef) -> PromptVersion:
+        version = ref.version
+        if ref.alias is not None:
+            aliases = self.aliases(ref.name)
+            if ref.alias not in aliases:
+                if not self._exists(ref.name):
+                    raise missing(ref.name)
+                raise missing(ref.name, alias=ref.alias, known=aliases)
+            version = aliases[ref.alias]
+        if version is None:
+            row = self._db.execute("SELECT MAX(version) FROM versions WHERE name=?",
+                                   (ref.name,)).fetchone()
+            version = row[0]
+            if version is None:
+                raise missing(ref.name)
+        found = self._version(ref.name, version)
+        if found is None:
+            if not self._exists(ref.name):
+                raise missing(ref.name)
+            raise missing(ref.name, version=version,
+                          known=[v.version for v in self.versions(ref.name)])
+        return found
+
+    def versions(self, name: str) -> list[PromptVersion]:
+        rows = self._db.execute("SELECT * FROM versions WHERE name=? ORDER BY version", (name,))
+        tags, aliases = self._tags(name), self._aliases_by_version(name)
+        return [self._row(r, tags, aliases) for r in rows.fetchall()]
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        check_alias(alias)
+        if self._version(name, version) is None:
+            if not self._exists(name):
+                raise missing(name)
+            raise missing(name, version=version, known=[v.version for v in self.versions(name)])
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO aliases VALUES (?,?,?,?)",
+                       (name, alias, version, time.time()))
+
+    def aliases(self, name: str) -> dict[str, int]:
+        rows = self._db.execute("SELECT alias, version FROM aliases WHERE name=? ORDER BY alias",
+                                (name,))
+        return {r[0]: r[1] for r in rows}
+
+    # helpers ----------------------------------------------------------------------------------
+    def _exists(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM versions WHERE name=? LIMIT 1",
+                                (name,)).fetchone() is not None
+
+    def _version(self, name: str, version: int) -> PromptVersion | None:
+        row = self._db.execute("SELECT * FROM versions WHERE name=? AND version=?",
+                               (name, version)).fetchone()
+        if row is None:
+            return None
+        return self._row(row, self._tags(name, version), self._aliases_by_version(name))
+
+    def _tags(self, name: str, version: int | None = None) -> dict[int, dict[str, str]]:
+        sql, args = "SELECT version, key, value FROM version_tags WHERE name=?", (name,)
+        if version is not None:
+            sql, args = sql + " AND version=?", (name, version)
+        out: dict[int, dict[str, str]] = {}
+        for v, key, value in self._db.execute(sql + " ORDER BY key", args):
+            out.setdefault(v, {})[key] = value
+        return out
+
+    def _aliases_by_version(self, name: str) -> dict[int, tuple[str, ...]]:
+        out: dict[int, tuple[str, ...]] = {}
+        for alias, version in self.aliases(name).items():
+            out[version] = (*out.get(version, ()), alias)
+        return out
+
+    @staticmethod
+    def _row(row: sqlite3.Row, tags: dict[int, dict[str, str]],
+             aliases: dict[int, tuple[str, ...]]) -> PromptVersion:
+        version = row["version"]
+        return PromptVersion(row["name"], version, Candidate.from_dict(json.loads(row["body"])),
+                             tags.get(version, {}), aliases.get(version, ()), row["created"])

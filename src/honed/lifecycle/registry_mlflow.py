@@ -1,0 +1,161 @@
+"""The prompt registry on MLflow 3's GenAI prompt registry (same store as tracking).
+
+Each version is a chat template (``[{role, content}]`` with ``{{var}}`` placeholders) that MLflow
+users and ``mlflow.genai.load_prompt("prompts:/NAME@ALIAS")`` can read directly. The exact
+candidate (every component and the few-shot demo ids) is kept as canonical JSON in the version
+tag ``honed.candidate``, so a round trip is lossless; ``honed.candidate_id`` and ``honed.demos``
+show the structure readably. Prompts registered outside honed are read from their template.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from honed.errors import ConfigError
+from honed.lifecycle.registry import PromptRef, PromptVersion
+from honed.lifecycle.registry_local import check_alias, check_name, missing
+from honed.task.template import from_double_brace, to_double_brace
+from honed.types import Candidate, canonical_json
+
+CANDIDATE_TAG, ID_TAG, DEMOS_TAG = "honed.candidate", "honed.candidate_id", "honed.demos"
+RESERVED = frozenset({CANDIDATE_TAG, ID_TAG, DEMOS_TAG})
+
+
+def chat_template(candidate: Candidate) -> list[dict[str, str]]:
+    """The candidate as an MLflow chat template: system (if any), then user, ``{{var}}``."""
+    messages = []
+    if candidate.system:
+        messages.append({"role": "system", "content": to_double_brace(candidate.system)})
+    messages.append({"role": "user", "content": to_double_brace(candidate.user)})
+    return messages
+
+
+def candidate_from(template: Any, tags: Mapping[str, str]) -> Candidate:
+    """The exact candidate from its tag; for prompts made outside honed, from the template."""
+    if CANDIDATE_TAG in tags:
+        try:
+            return Candidate.from_dict(json.loads(tags[CANDIDATE_TAG]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # a damaged tag: fall back to the template
+    if isinstance(template, str):
+        return Candidate({"system": "", "user": from_double_brace(template)})
+    system = "\n\n".join(str(m.get("content", "")) for m in template if m.get("role") == "system")
+    users = [str(m.get("content", "")) for m in template if m.get("role") == "user"]
+    return Candidate({"system": from_double_brace(system),
+                      "user": from_double_brace(users[-1] if users else "")})
+
+
+class MlflowRegistry:
+    backend = "mlflow"
+
+    def __init__(self, home: Path, *, uri: str | None = None) -> None:
+        from honed.tracking.mlflow import client_for, tracking_uri
+
+        self.uri = uri or tracking_uri(home)
+        try:
+            self._client = client_for(self.uri)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"cannot open the MLflow store {self.uri}: {exc}",
+                              field="MLFLOW_TRACKING_URI",
+                              fix="check the tracking URI, or use --backend local") from None
+        from mlflow.exceptions import MlflowException
+
+        self._error = MlflowException
+
+    def register(self, name: str, candidate: Candidate, *,
+                 tags: Mapping[str, str] | None = None) -> PromptVersion:
+        check_name(name)
+        user_tags = {str(k): str(v) for k, v in (tags or {}).items() if k not in RESERVED}
+        all_tags = {**user_tags, CANDIDATE_TAG: canonical_json(candidate.to_dict()),
+                    ID_TAG: candidate.id, DEMOS_TAG: ",".join(candidate.demos)}
+        message = f"honed candidate {candidate.id}" + (
+            f"; demos: {', '.join(candidate.demos)}" if candidate.demos else "")
+        try:
+            pv = self._client.register_prompt(name, chat_template(candidate),
+                                              commit_message=message, tags=all_tags)
+        except self._error as exc:
+            raise ConfigError(f"MLflow refused prompt {name!r}: {exc.message}",
+                              field=name, fix="check the name and the MLflow store") from None
+        return self._convert(pv)
+
+    def get(self, ref: PromptRef) -> PromptVersion:
+        if ref.alias is not None:
+            try:
+                return self._convert(self._client.get_prompt_version_by_alias(ref.name,
+                                                                              ref.alias))
+            except self._error:
+                if not self._exists(ref.name):
+                    raise missing(ref.name) from None
+                raise missing(ref.name, alias=ref.alias, known=self.aliases(ref.name)) from None
+        if ref.version is None:
+            versions = self._search(ref.name)
+            if not versions:
+                raise missing(ref.name)
+            return self._full(ref.name, versions[-1].version)
+        return self._full(ref.name, ref.version)
+
+    def versions(self, name: str) -> list[PromptVersion]:
+        return [self._full(name, pv.version) for pv in self._search(name)]
+
+    def names(self) -> list[str]:
+        names, token = [], None
+        while True:
+            page = self._client.search_prompts(max_results=1000, page_token=token)
+            names.extend(p.name for p in page)
+            token = page.token
+            if not token:
+                return sorted(names)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        check_alias(alias)
+        self._full(name, version)  # a ConfigError naming what is missing
+        self._client.set_prompt_alias(name, alias, int(version))
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return {alias: v.version for v in self.versions(name) for alias in v.aliases}
+
+    # helpers ----------------------------------------------------------------------------------
+    def _exists(self, name: str) -> bool:
+        try:
+            return self._client.get_prompt(name) is not None
+        except self._error:
+            return False
+
+    def _search(self, name: str) -> list[Any]:
+        found, token = [], None
+        try:
+            while True:
+                page = self._client.search_prompt_versions(name, max_results=1000,
+                                                           page_token=token)
+                found.extend(page)
+                token = page.token
+                if not token:
+                    break
+        except self._error:
+            return []
+        return sorted(found, key=lambda pv: int(pv.version))
+
+    def _full(self, name: str, version: int) -> PromptVersion:
+        try:
+            pv = self._client.get_prompt_version(name, int(version))
+        except self._error:
+            pv = None
+        if pv is None:
+            if not self._exists(name):
+                raise missing(name) from None
+            raise missing(name, version=int(version),
+                          known=[int(p.version) for p in self._search(name)]) from None
+        return self._convert(pv)
+
+    @staticmethod
+    def _convert(pv: Any) -> PromptVersion:
+        tags = dict(pv.tags or {})
+        user_tags = {k: v for k, v in tags.items() if k not in RESERVED}
+        created = (pv.creation_timestamp or 0) / 1000
+        return PromptVersion(pv.name, int(pv.version), candidate_from(pv.template, tags),
+                             user_tags, tuple(sorted(pv.aliases or ())), created)

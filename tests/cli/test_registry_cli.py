@@ -1,0 +1,151 @@
+"""``honed registry ...`` and ``honed ui`` through the real entry point, on both backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from honed.lifecycle.promote import register_candidate
+from honed.lifecycle.registry import open_registry
+from honed.types import Candidate
+
+V1 = Candidate({"system": "Classify.", "user": "{text}"})
+V2 = Candidate({"system": "Classify. Labels: positive, negative, neutral.", "user": "{text}"},
+               ("ex-1",))
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One prepared MLflow store per session (the same file tests/tracking uses)."""
+    from honed.tracking.mlflow import init_store
+
+    path = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
+    if not path.exists():
+        init_store(path)
+    return path
+
+
+def seed_registry(backend: str) -> Path:
+    """$HONED_HOME with prompt 'sent' at versions 1 and 2 (alias candidate -> 2)."""
+    home = Path(os.environ["HONED_HOME"])
+    registry = open_registry(home, backend=backend)
+    registry.register("sent", V1, tags={"honed.source": "seed"})
+    register_candidate(registry, "sent", V2, {"val_score": 0.9})
+    return home
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    seed_registry("local")
+    return "local"
+
+
+@pytest.fixture
+def mlflow_backend(mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    home = Path(os.environ["HONED_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mlflow_template, home / "mlflow.db")
+    seed_registry("mlflow")
+    return "mlflow"
+
+
+def run_json(cli, *args: str) -> dict:
+    result = cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_list_show_diff_promote_rollback(cli, local: str) -> None:
+    backend, b = local, ("--backend", local)
+    listed = run_json(cli, "registry", "list", *b)
+    assert listed["backend"] == backend
+    assert listed["prompts"] == [{"name": "sent", "versions": 2, "latest": 2,
+                                  "aliases": {"candidate": 2}}]
+    shown = run_json(cli, "registry", "show", "sent", *b)
+    assert shown["version"] == 2 and shown["prompt"]["demos"] == ["ex-1"]  # no production yet
+    assert shown["tags"] == {"val_score": "0.9"}
+    assert [v["version"] for v in shown["versions"]] == [1, 2]
+    assert run_json(cli, "registry", "show", "sent", "1", *b)["prompt"]["system"] == "Classify."
+    diff = cli("registry", "diff", "sent", "1", "2", *b)
+    assert diff.returncode == 0, diff.stderr
+    assert "-Classify.\n" in diff.stdout and "+ex-1" in diff.stdout
+    assert run_json(cli, "registry", "promote", "sent", "1", *b)["changed"]
+    promoted = run_json(cli, "registry", "promote", "sent", "2", *b)
+    assert (promoted["version"], promoted["previous"]) == (2, 1)
+    assert run_json(cli, "registry", "show", "sent@previous-production", *b)["version"] == 1
+    assert run_json(cli, "registry", "show", "sent", *b)["version"] == 2  # production now
+    table = cli("registry", "list", *b)
+    assert table.returncode == 0 and "production -> 2" in table.stdout
+    rolled = run_json(cli, "registry", "rollback", "sent", *b)
+    assert (rolled["version"], rolled["previous"]) == (1, 2)
+    text = cli("registry", "show", "sent", *b)
+    assert text.returncode == 0 and "sent/1" in text.stdout and "production" in text.stdout
+
+
+def test_errors_exit_2_with_a_message(cli, local: str) -> None:
+    b = ("--backend", local)
+    for args, message in [
+        (("registry", "show", "ghost"), "no prompt named 'ghost'"),
+        (("registry", "show", "sent", "9"), "has no version 9"),
+        (("registry", "show", "sent@canary"), "has no alias 'canary'"),
+        (("registry", "promote", "sent", "5"), "has no version 5"),
+        (("registry", "rollback", "sent"), "previous-production"),
+        (("registry", "diff", "sent", "1", "3"), "has no version 3"),
+    ]:
+        result = cli(*args, *b)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_blocked_version_needs_force(cli, local: str) -> None:
+    backend, home = local, Path(os.environ["HONED_HOME"])
+    registry = open_registry(home, backend=backend)
+    register_candidate(registry, "sent", V1, {"honed.blocked": ["no-regression"]})
+    blocked = cli("registry", "promote", "sent", "3", "--backend", backend)
+    assert blocked.returncode not in (0, 2) and "no-regression" in blocked.stderr
+    assert "Traceback" not in blocked.stderr
+    forced = run_json(cli, "registry", "promote", "sent", "3", "--force", "--backend", backend)
+    assert forced["forced"] and forced["blocked"] == ["no-regression"]
+
+
+def test_mlflow_backend_through_the_cli(cli, mlflow_backend: str) -> None:
+    """The same commands on MLflow's prompt registry (each call pays MLflow's import)."""
+    b = ("--backend", mlflow_backend)
+    listed = run_json(cli, "registry", "list", *b)
+    assert listed["backend"] == "mlflow" and listed["prompts"][0]["aliases"] == {"candidate": 2}
+    promoted = run_json(cli, "registry", "promote", "sent", "2", *b)
+    assert promoted["changed"] and promoted["previous"] is None
+    shown = cli("registry", "show", "sent", *b)
+    assert shown.returncode == 0 and "sent/2" in shown.stdout and "ex-1" in shown.stdout
+    missing = cli("registry", "rollback", "sent", *b)
+    assert missing.returncode == 2 and "previous-production" in missing.stderr
+    ghost = cli("registry", "diff", "ghost", "1", "2", "--backend", "auto")  # auto = MLflow
+    assert ghost.returncode == 2 and "no prompt named 'ghost'" in ghost.stderr
+
+
+def test_unknown_backend_exits_2(cli) -> None:
+    result = cli("registry", "list", "--backend", "s3")
+    assert result.returncode == 2 and "backend" in result.stderr
+
+
+def test_empty_registry_lists_nothing(cli) -> None:
+    assert run_json(cli, "registry", "list", "--backend", "local")["prompts"] == []
+    assert "no prompts" in cli("registry", "list", "--backend", "local").stdout
+
+
+def test_ui_prints_the_command_for_the_local_store(cli, monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    home = Path(os.environ["HONED_HOME"]).absolute()
+    result = cli("ui")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "LITELLM_LOCAL_MODEL_COST_MAP=True MLFLOW_DISABLE_TELEMETRY=true mlflow ui "
+        f"--backend-store-uri sqlite:///{home}/mlflow.db --host 127.0.0.1 --port 5000")
+    data = run_json(cli, "ui", "--port", "5050")
+    assert data["command"].endswith("--port 5050") and data["url"] == "http://127.0.0.1:5050"

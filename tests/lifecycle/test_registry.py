@@ -1,0 +1,245 @@
+"""The prompt registry, both backends behind one protocol (MLflow: a real local store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from honed.errors import ConfigError, GateFailed
+from honed.lifecycle.promote import (
+    blocked_from_tags,
+    diff_versions,
+    ensure_registered,
+    promote,
+    register_candidate,
+    rollback,
+)
+from honed.lifecycle.registry import (
+    CANDIDATE,
+    PREVIOUS,
+    PRODUCTION,
+    PromptRef,
+    open_registry,
+    parse_ref,
+)
+from honed.lifecycle.registry_local import MIGRATIONS, LocalRegistry
+from honed.task.config import load_task
+from honed.types import Candidate
+
+SEED = Candidate({"system": "Classify the {kind} of the text.", "user": "Text: {text}"})
+TRICKY = Candidate(
+    {"system": 'Reply in JSON like {"label": "x"}; literal {{braces}}; café ✓\nline two',
+     "user": "{text}", "instruction": "an extra component"},
+    ("ex-3", "ex-1", "ex-2"))
+
+
+@pytest.fixture(params=["local", "mlflow"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "local":
+        return open_registry(tmp_path / "home", backend="local")
+    home = request.getfixturevalue("mlflow_home")
+    return open_registry(home, backend="mlflow")
+
+
+# the protocol ---------------------------------------------------------------------------------
+def test_open_registry_picks_the_backend(tmp_path: Path, mlflow_home: Path) -> None:
+    assert open_registry(tmp_path, backend="local").backend == "local"
+    assert open_registry(mlflow_home, backend="mlflow").backend == "mlflow"
+    assert open_registry(mlflow_home).backend == "mlflow"  # auto: MLflow is installed here
+
+
+@pytest.mark.parametrize("candidate", [SEED, TRICKY, Candidate({"system": "", "user": "{q}"})],
+                         ids=["plain", "tricky", "no-system"])
+def test_round_trip_is_exact(registry, candidate: Candidate) -> None:
+    version = registry.register("sentiment", candidate, tags={"val_score": "0.75"})
+    assert version.version == 1 and version.name == "sentiment"
+    got = registry.get(PromptRef("sentiment", version=1))
+    assert got.candidate == candidate and got.candidate.id == candidate.id
+    assert got.candidate.demos == candidate.demos
+    assert dict(got.tags) == {"val_score": "0.75"} and got.created > 0
+
+
+def test_versions_count_up_and_stay_immutable(registry) -> None:
+    for i in range(3):
+        registry.register("p", SEED.with_components(system=f"v{i}"), tags={"i": str(i)})
+    registry.register("other", SEED)
+    versions = registry.versions("p")
+    assert [v.version for v in versions] == [1, 2, 3]
+    assert [v.candidate.system for v in versions] == ["v0", "v1", "v2"]
+    assert [v.tags["i"] for v in versions] == ["0", "1", "2"]
+    assert registry.names() == ["other", "p"]
+    assert registry.get(PromptRef("p")).version == 3  # no alias, no version: the latest
+    assert registry.versions("missing") == []
+
+
+def test_aliases_move_and_resolve(registry) -> None:
+    registry.register("p", SEED)
+    registry.register("p", TRICKY)
+    registry.set_alias("p", "production", 1)
+    assert registry.get(parse_ref("p@production")).candidate == SEED
+    registry.set_alias("p", "production", 2)
+    registry.set_alias("p", "staging", 2)
+    assert registry.aliases("p") == {"production": 2, "staging": 2}
+    got = registry.get(PromptRef("p", version=2))
+    assert set(got.aliases) == {"production", "staging"}
+    assert registry.get(PromptRef("p", version=1)).aliases == ()
+
+
+def test_missing_things_are_config_errors_naming_them(registry) -> None:
+    registry.register("p", SEED)
+    registry.set_alias("p", "production", 1)
+    with pytest.raises(ConfigError, match="no prompt named 'nope'"):
+        registry.get(PromptRef("nope", alias="production"))
+    with pytest.raises(ConfigError, match="no prompt named 'nope'"):
+        registry.get(PromptRef("nope", version=1))
+    with pytest.raises(ConfigError, match="has no alias 'canary'") as exc:
+        registry.get(PromptRef("p", alias="canary"))
+    assert "production -> 1" in str(exc.value)
+    with pytest.raises(ConfigError, match="has no version 7") as exc:
+        registry.get(PromptRef("p", version=7))
+    assert "versions are: 1" in str(exc.value)
+    with pytest.raises(ConfigError, match="has no version 9"):
+        registry.set_alias("p", "production", 9)
+    with pytest.raises(ConfigError, match="invalid alias"):
+        registry.set_alias("p", "bad alias!", 1)
+    with pytest.raises(ConfigError, match="invalid prompt name"):
+        registry.register("bad name", SEED)
+
+
+# promote, rollback, register_candidate ----------------------------------------------------------
+def test_promote_records_previous_production_and_rollback_swaps(registry) -> None:
+    for system in ("a", "b", "c"):
+        registry.register("p", SEED.with_components(system=system))
+    first = promote(registry, "p", 1)
+    assert first.changed and first.previous is None
+    assert registry.aliases("p") == {PRODUCTION: 1}
+    second = promote(registry, "p", 3)
+    assert second.previous == 1
+    assert registry.aliases("p") == {PRODUCTION: 3, PREVIOUS: 1}
+    again = promote(registry, "p", 3)
+    assert not again.changed and registry.aliases("p") == {PRODUCTION: 3, PREVIOUS: 1}
+    back = rollback(registry, "p")
+    assert (back.version, back.previous) == (1, 3)
+    assert registry.aliases("p") == {PRODUCTION: 1, PREVIOUS: 3}
+    assert registry.get(parse_ref("p@production")).candidate.system == "a"
+    rollback(registry, "p")  # rolls forward again
+    assert registry.aliases("p") == {PRODUCTION: 3, PREVIOUS: 1}
+
+
+def test_blocked_promotion_needs_force(registry) -> None:
+    registry.register("p", SEED)
+    registry.register("p", TRICKY)
+    promote(registry, "p", 1)
+    with pytest.raises(GateFailed, match="no-regression"):
+        promote(registry, "p", 2, blocked=["no-regression"])
+    assert registry.aliases("p") == {PRODUCTION: 1}
+    forced = promote(registry, "p", 2, blocked=["no-regression"], force=True)
+    assert forced.forced and forced.blocked == ("no-regression",)
+    assert registry.aliases("p")[PRODUCTION] == 2
+
+
+def test_promote_and_rollback_errors(registry) -> None:
+    with pytest.raises(ConfigError, match="no prompt named 'ghost'"):
+        promote(registry, "ghost", 1)
+    with pytest.raises(ConfigError, match="no prompt named 'ghost'"):
+        rollback(registry, "ghost")
+    registry.register("p", SEED)
+    with pytest.raises(ConfigError, match="has no version 4"):
+        promote(registry, "p", 4)
+    promote(registry, "p", 1)
+    with pytest.raises(ConfigError, match="previous-production"):
+        rollback(registry, "p")
+
+
+def test_register_candidate_tags_scores_and_moves_candidate_alias(registry) -> None:
+    registry.register("p", SEED)
+    version = register_candidate(registry, "p", TRICKY, {
+        "val_score": 0.8123456789, "test_ci95": "[0.7, 0.9]", "run_id": "r-1", "n": 40,
+        "honed.blocked": ["no-regression", "min-accuracy"], "missing": None})
+    assert version.version == 2 and CANDIDATE in version.aliases
+    assert dict(version.tags) == {"val_score": "0.812346", "test_ci95": "[0.7, 0.9]",
+                                  "run_id": "r-1", "n": "40",
+                                  "honed.blocked": "no-regression,min-accuracy"}
+    assert blocked_from_tags(version.tags) == ["no-regression", "min-accuracy"]
+    assert registry.aliases("p") == {CANDIDATE: 2}
+    register_candidate(registry, "p", SEED, {})
+    assert registry.aliases("p") == {CANDIDATE: 3}
+
+
+def test_ensure_registered_registers_the_seed_once(registry, make_task) -> None:
+    task = load_task(make_task())
+    first = ensure_registered(registry, task)
+    assert (first.name, first.version) == ("t", 1)
+    assert first.candidate == task.seed_candidate()
+    assert first.tags.get("honed.source") == "seed"
+    assert ensure_registered(registry, task).version == 1
+    assert len(registry.versions("t")) == 1
+    changed = load_task(make_task(make_task().read_text().replace("Classify.", "Label it.")))
+    assert ensure_registered(registry, changed).version == 2
+    assert ensure_registered(registry, task).version == 3  # the file went back: a new latest
+
+
+def test_ensure_registered_leaves_registry_prompts_alone(registry, make_task) -> None:
+    registry.register("shared", TRICKY)
+    registry.set_alias("shared", PRODUCTION, 1)
+    text = make_task().read_text().replace("user: '{text}'",
+                                           "user: '{text}'\n  registry: shared@production")
+    task = load_task(make_task(text))
+    assert ensure_registered(registry, task).candidate == TRICKY
+    assert registry.names() == ["shared"]
+
+
+def test_diff_versions_shows_system_user_and_demos(registry) -> None:
+    registry.register("p", SEED)
+    registry.register("p", SEED.with_components(system="Classify it.").with_demos(("d1",)))
+    text = diff_versions(registry, "p", 1, 2)
+    assert text.startswith("--- p/1\n+++ p/2\n")
+    assert "-Classify the {kind} of the text.\n" in text and "+Classify it.\n" in text
+    assert "+d1\n" in text and " ## user\n" in text
+    assert diff_versions(registry, "p", 2, 2) == ""
+    with pytest.raises(ConfigError, match="has no version 3"):
+        diff_versions(registry, "p", 1, 3)
+
+
+# backend specifics --------------------------------------------------------------------------------
+def test_local_migrations_are_ordered_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    LocalRegistry(path).close()
+    registry = LocalRegistry(path)
+    assert registry.applied_migrations() == [name for name, _ in MIGRATIONS]
+    assert [n for n, _ in MIGRATIONS] == sorted(n for n, _ in MIGRATIONS)
+    registry.close()
+
+
+def test_mlflow_versions_are_native_chat_prompts(mlflow_home: Path) -> None:
+    """MLflow users load honed's prompts directly: a chat template with {{var}} placeholders."""
+    from mlflow import MlflowClient
+
+    registry = open_registry(mlflow_home, backend="mlflow")
+    registry.register("sentiment", TRICKY, tags={"val_score": "0.9"})
+    promote(registry, "sentiment", 1)
+    client = MlflowClient(tracking_uri=registry.uri, registry_uri=registry.uri)
+    pv = client.load_prompt("prompts:/sentiment@production")
+    assert pv.template == [
+        {"role": "system", "content": 'Reply in JSON like {"label": "x"}; literal {braces}; '
+                                      "café ✓\nline two"},
+        {"role": "user", "content": "{{text}}"}]
+    assert pv.tags["honed.demos"] == "ex-3,ex-1,ex-2" and pv.tags["val_score"] == "0.9"
+    assert pv.format(text="great")[1]["content"] == "great"
+    assert "ex-3" in (pv.commit_message or "")
+
+
+def test_mlflow_prompts_made_outside_honed_are_readable(mlflow_home: Path) -> None:
+    from mlflow import MlflowClient
+
+    registry = open_registry(mlflow_home, backend="mlflow")
+    client = MlflowClient(tracking_uri=registry.uri, registry_uri=registry.uri)
+    client.register_prompt("by-hand", "Summarize: {{doc}}")
+    client.register_prompt("chat-by-hand", [{"role": "system", "content": "Be {{tone}}."},
+                                            {"role": "user", "content": "{{question}}"}])
+    text = registry.get(PromptRef("by-hand", version=1)).candidate
+    assert text == Candidate({"system": "", "user": "Summarize: {doc}"})
+    chat = registry.get(PromptRef("chat-by-hand", version=1)).candidate
+    assert chat == Candidate({"system": "Be {tone}.", "user": "{question}"})
+    assert registry.names() == ["by-hand", "chat-by-hand"]
