@@ -9,7 +9,7 @@ from honed.optimizers.session import SearchOptions
 from honed.providers.fake import FakeModel
 from honed.task.config import load_task
 
-from .test_run import Toy, make, smart  # noqa: TID252
+from .test_run import Toy, make, smart
 
 
 def test_bench_compares_optimizers_with_curves_table_and_plot(tmp_path: Path,

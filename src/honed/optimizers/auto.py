@@ -1,6 +1,8 @@
 """``auto``: a schedule chosen from the budget, the data and whether a reflection model exists.
 
-Offline: mutate -> fewshot -> bayes. With a reflection model: reflective -> pareto -> bayes.
+Offline: fewshot -> bayes -> mutate. On the embedded 135M model demonstrations are what move
+the score (instruction wording alone barely does), so demo search comes first and the joint
+instruction x demos search second. With a reflection model: reflective -> pareto -> bayes.
 Each stage starts from the best candidate so far and gets a share of the rollouts left; a stage
 that uses up its share ends, and the next one begins.
 """
@@ -13,7 +15,7 @@ from honed.optimizers.base import SearchContext, StageExhausted
 from honed.optimizers.registry import build_optimizer
 from honed.types import Candidate
 
-OFFLINE = (("mutate", 0.4), ("fewshot", 0.5), ("bayes", 1.0))
+OFFLINE = (("fewshot", 0.3), ("bayes", 0.7), ("mutate", 1.0))
 REFLECTIVE = (("reflective", 0.4), ("pareto", 0.5), ("bayes", 1.0))
 
 

@@ -13,7 +13,7 @@ from honed.task.task import Task
 from honed.types import Usage
 
 SCHEDULES = {
-    "auto": "offline: mutate -> fewshot -> bayes; with a reflection model: reflective -> "
+    "auto": "offline: fewshot -> bayes -> mutate; with a reflection model: reflective -> "
             "pareto -> bayes",
     "mutate": "beam search over data-derived prompt mutations",
     "fewshot": "random search over bootstrapped / stratified demo sets",
