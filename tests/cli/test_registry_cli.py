@@ -18,17 +18,6 @@ V2 = Candidate({"system": "Classify. Labels: positive, negative, neutral.", "use
                ("ex-1",))
 
 
-@pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One prepared MLflow store per session (the same file tests/tracking uses)."""
-    from honed.tracking.mlflow import init_store
-
-    path = tmp_path_factory.getbasetemp() / "mlflow-template" / "mlflow.db"
-    if not path.exists():
-        init_store(path)
-    return path
-
-
 def seed_registry(backend: str) -> Path:
     """$HONED_HOME with prompt 'sent' at versions 1 and 2 (alias candidate -> 2)."""
     home = Path(os.environ["HONED_HOME"])

@@ -10,12 +10,13 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from honed.tracking import sqlite
+from honed.tracking.sqlite import migrate
 from honed.types import Candidate, canonical_json
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -71,38 +72,15 @@ def new_run_id() -> str:
 
 class RunStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        self._db = sqlite.connect(path)
+        migrate(self._db, MIGRATIONS)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        with self._tx() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, "
-                       "applied REAL NOT NULL)")
-            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
-            for name, sql in MIGRATIONS:
-                if name in done:
-                    continue
-                for statement in filter(str.strip, sql.split(";")):
-                    db.execute(statement)
-                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite.transaction(self._db)
 
     def applied_migrations(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+        return sqlite.applied(self._db)
 
     # runs ---------------------------------------------------------------------------------
     def create_run(self, run_id: str, *, kind: str, task: str, task_path: str | None,
