@@ -165,3 +165,17 @@ def test_demos_become_chat_turns_and_violations_are_counted(make_task) -> None:
     assert roles == ["system", "user", "assistant", "user"]
     assert model.calls[0].messages[2].content == "neutral"
     assert report.summary.format_violations == 1
+
+
+def test_cache_is_keyed_by_endpoint(make_task) -> None:
+    from honed.engine.budget import Budget
+    from honed.engine.client import ModelClient
+
+    class Remote(FakeModel):
+        def __init__(self, url: str) -> None:
+            super().__init__("x", spec="openai:m")
+            self.cache_namespace = f"openai:m@{url}"
+
+    a = ModelClient(Remote("http://a/v1"), Budget())
+    b = ModelClient(Remote("http://b/v1"), Budget())
+    assert a.cache_namespace != b.cache_namespace

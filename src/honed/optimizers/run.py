@@ -101,6 +101,11 @@ def validate(task: Task, splits: Splits, options: OptimizeOptions,
                           field="--reflection-model",
                           fix="pass --reflection-model SPEC or set reflection_model: in the task")
     search_limits(options.search.limits, test_reserve(task, splits))
+    leaked = {ex.id for ex in splits.test} & {ex.id for ex in splits.train + splits.val}
+    if leaked:
+        raise ConfigError(f"{len(leaked)} test example(s) also appear in train or val, so the "
+                          "held-out score would not be held out", field="data.test",
+                          fix="remove the duplicates from test (or from train/val)")
 
 
 async def optimize(task: Task, options: OptimizeOptions | None = None, *,
