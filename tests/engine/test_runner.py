@@ -179,3 +179,49 @@ def test_cache_is_keyed_by_endpoint(make_task) -> None:
     a = ModelClient(Remote("http://a/v1"), Budget())
     b = ModelClient(Remote("http://b/v1"), Budget())
     assert a.cache_namespace != b.cache_namespace
+
+
+class Batching(FakeModel):
+    """A FakeModel that also completes many requests at once, like the embedded model."""
+
+    supports_batch = True
+
+    def __init__(self) -> None:
+        super().__init__(lambda r: LABELS.get(last_user(r), ""))
+        self.batches: list[int] = []
+
+    async def complete_batch(self, requests):
+        self.batches.append(len(requests))
+        return [await self.complete(r) for r in requests]
+
+
+def test_batching_models_get_cache_misses_in_one_call(make_task) -> None:
+    task = load_task(make_task())
+    splits = load_splits(task)
+    model = Batching()
+
+    async def go(limits):
+        options = EngineOptions(limits=limits)
+        async with open_engine(task, splits, options, model=model) as engine:
+            return await engine.evaluate(task.seed_candidate(), splits.test)
+
+    first = asyncio.run(go(Limits()))
+    assert model.batches == [10] and first.summary.score == 0.8 and first.stats.calls == 10
+    again = asyncio.run(go(Limits()))
+    assert model.batches == [10] and again.stats.cache_hits == 10
+    assert again.summary.score == first.summary.score
+
+
+def test_batching_respects_the_budget(make_task) -> None:
+    task = load_task(make_task())
+    splits = load_splits(task)
+    model = Batching()
+
+    async def go():
+        options = EngineOptions(cache=False, limits=Limits(max_calls=4))
+        async with open_engine(task, splits, options, model=model) as engine:
+            return await engine.evaluate(task.seed_candidate(), splits.test)
+
+    report = asyncio.run(go())
+    assert model.batches == [4] and report.summary.n == 4 and report.summary.skipped == 6
+    assert report.stopped == "max_calls"

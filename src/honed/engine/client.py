@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from honed.engine.budget import Budget
 from honed.engine.cache import ResponseCache
 from honed.engine.retry import RetryPolicy
-from honed.errors import ProviderError
+from honed.errors import BudgetExhausted, HonedError, ProviderError
 from honed.providers.base import Completion, Model, Request
 
 
@@ -74,7 +75,7 @@ class ModelClient:
         return str(getattr(self.model, "cache_namespace", self.model.spec))
 
     async def complete(self, request: Request) -> Completion:
-        key = request.cache_key(self.cache_namespace)
+        key = self._key(request)
         if self._cacheable(request):
             hit = self.cache.get(key)  # type: ignore[union-attr]
             if hit is not None:
@@ -94,6 +95,56 @@ class ModelClient:
         if self._cacheable(request):
             self.cache.put(key, self.model.spec, completion)  # type: ignore[union-attr]
         return completion
+
+    @property
+    def supports_batch(self) -> bool:
+        return bool(getattr(self.model, "supports_batch", False))
+
+    async def complete_many(self, requests: Sequence[Request],
+                            ) -> list[Completion | HonedError]:
+        """Complete many requests with one ``complete_batch`` call for the cache misses.
+
+        Each request is accounted for as ``complete`` would (cache, budget, stats); a request
+        the budget cannot cover gets its BudgetExhausted in place of a completion.
+        """
+        out: list[Completion | HonedError | None] = [None] * len(requests)
+        misses: list[int] = []
+        for i, request in enumerate(requests):
+            hit = self.cache.get(self._key(request)) if self._cacheable(request) else None
+            try:
+                self.budget.reserve_call(cached=hit is not None)
+            except BudgetExhausted as exc:
+                out[i] = exc
+                continue
+            if hit is not None:
+                self.stats.cache_hits += 1
+                out[i] = hit
+            else:
+                self.stats.calls += 1
+                misses.append(i)
+        if misses:
+            await self._batch(requests, misses, out)
+        return [c for c in out if c is not None]
+
+    async def _batch(self, requests: Sequence[Request], misses: list[int],
+                     out: list[Completion | HonedError | None]) -> None:
+        batch = [requests[i] for i in misses]
+        try:
+            completions = await self.model.complete_batch(batch)  # type: ignore[attr-defined]
+        except ProviderError as exc:
+            self.stats.failures += len(misses)
+            for i in misses:
+                out[i] = exc
+            return
+        for i, completion in zip(misses, completions, strict=True):
+            self._charge(completion)
+            if self._cacheable(requests[i]):
+                self.cache.put(self._key(requests[i]), self.model.spec,  # type: ignore[union-attr]
+                               completion)
+            out[i] = completion
+
+    def _key(self, request: Request) -> str:
+        return request.cache_key(self.cache_namespace)
 
     def _on_retry(self, error: ProviderError, wait: float) -> None:
         self.stats.retries += 1

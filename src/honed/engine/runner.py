@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from honed.engine.budget import Budget
 from honed.engine.client import CallStats, ModelClient
 from honed.engine.results import ExampleResult, Summary, summarize
-from honed.errors import BudgetExhausted, ProviderError
+from honed.errors import BudgetExhausted, HonedError, ProviderError
 from honed.evals.base import EvalContext, EvalResult, Scorer, run_scorer, weighted_score
 from honed.providers.base import Completion, OutputSpec, Request
 from honed.task.render import prompt_text, render_messages
@@ -74,8 +74,11 @@ class Engine:
         self.emitter.emit(EvalStarted(label, candidate.id, len(examples)))
         stopped: list[str] = []
 
+        prefetched = await self._prefetch(candidate, examples)
+
         async def one(example: Example) -> ExampleResult:
-            result = await self._evaluate_one(candidate, example, stopped, label)
+            result = await self._evaluate_one(candidate, example, stopped, label,
+                                              prefetched.get(example.id))
             self.emitter.emit(ExampleScored(
                 label, candidate.id, example.id, result.score, result.error, result.cached,
                 self.client.stats.calls, self.budget.cost_usd))
@@ -90,11 +93,25 @@ class Engine:
         return EvalReport(candidate, label, results, summary, self.client.stats.since(before),
                           time.perf_counter() - started, stopped[0] if stopped else None)
 
+    async def _prefetch(self, candidate: Candidate, examples: Sequence[Example],
+                        ) -> dict[str, Completion | HonedError]:
+        """For models that batch (the embedded one shares the prompt prefix across examples),
+        complete every example in one go; others are called per example."""
+        if not self.client.supports_batch or len(examples) < 2:
+            return {}
+        requests = [self.request(candidate, ex) for ex in examples]
+        done = await self.client.complete_many(requests)
+        return {ex.id: c for ex, c in zip(examples, done, strict=True)}
+
     async def _evaluate_one(self, candidate: Candidate, example: Example,
-                            stopped: list[str], label: str) -> ExampleResult:
+                            stopped: list[str], label: str,
+                            prefetched: Completion | HonedError | None = None,
+                            ) -> ExampleResult:
         request = self.request(candidate, example)
         try:
-            completion = await self.client.complete(request)
+            if isinstance(prefetched, HonedError):
+                raise prefetched
+            completion = prefetched or await self.client.complete(request)
         except BudgetExhausted as exc:
             if not stopped:
                 stopped.append(exc.limit)
