@@ -1,7 +1,9 @@
 """Each optimizer on the embedded model on a real classification task, same budget and splits.
 
-    python benchmarks/optimizers.py [--dataset tweeteval-emotion] [--max-calls 600]
-        [--optimizers mutate,fewshot,bayes,pareto,auto] [--val 50] [--test 200] [--seed 0]
+    python benchmarks/optimizers.py [--dataset tweeteval-emotion] [--max-calls 1200]
+        [--optimizers fewshot,bayes,auto,mutate] [--val 50] [--test 150] [--seed 0]
+
+The final test evaluation of seed and best (2 x test calls) is part of --max-calls.
 
 Reads ../shared/datasets (never copied into the repository), writes the sampled splits and a
 task file to a temporary folder, runs ``honed.optimizers.run.optimize`` for each optimizer with a
@@ -98,10 +100,10 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", default="tweeteval-emotion", choices=sorted(SEEDS))
-    parser.add_argument("--optimizers", default="mutate,fewshot,bayes,pareto,auto")
-    parser.add_argument("--max-calls", type=int, default=600)
+    parser.add_argument("--optimizers", default="fewshot,bayes,auto,mutate")
+    parser.add_argument("--max-calls", type=int, default=1200)
     parser.add_argument("--val", type=int, default=50)
-    parser.add_argument("--test", type=int, default=200)
+    parser.add_argument("--test", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
