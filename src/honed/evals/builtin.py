@@ -334,32 +334,56 @@ class NumericScorer(SpecScorer):
 # --- budgets ----------------------------------------------------------------------------------
 
 
-class CostScorer(SpecScorer):
+class _AtMost(SpecScorer):
+    """One per-call measurement at most a limit; subclasses say which and how to show it."""
+
+    what, category = "", ""
+    limit: float
+
+    def measure(self, ctx: EvalContext) -> float:
+        raise NotImplementedError
+
+    def show(self, value: float) -> str:
+        return f"{value:.3g}"
+
+    def check(self, ctx: EvalContext) -> EvalResult:
+        value = self.measure(ctx)
+        got, limit = self.show(value), self.show(self.limit)
+        if value <= self.limit:
+            return EvalResult.of(True, f"{self.what} {got} <= {limit}")
+        return EvalResult.of(False, f"{self.what} {got} exceeds the max {limit}", self.category)
+
+
+class CostScorer(_AtMost):
     """The call cost at most ``max_usd``."""
+
+    what, category = "cost", "over_budget"
 
     def __init__(self, spec: Cost) -> None:
         super().__init__(spec)
-        self.max_usd = spec.max_usd
+        self.limit = spec.max_usd
 
-    def check(self, ctx: EvalContext) -> EvalResult:
-        if ctx.cost_usd <= self.max_usd:
-            return EvalResult.of(True, f"cost ${ctx.cost_usd:.6g} <= ${self.max_usd:.6g}")
-        return EvalResult.of(False, f"cost ${ctx.cost_usd:.6g} exceeds the max "
-                             f"${self.max_usd:.6g}", "over_budget")
+    def measure(self, ctx: EvalContext) -> float:
+        return ctx.cost_usd
+
+    def show(self, value: float) -> str:
+        return f"${value:.6g}"
 
 
-class LatencyScorer(SpecScorer):
+class LatencyScorer(_AtMost):
     """The call took at most ``max_s`` seconds."""
+
+    what, category = "latency", "too_slow"
 
     def __init__(self, spec: Latency) -> None:
         super().__init__(spec)
-        self.max_s = spec.max_s
+        self.limit = spec.max_s
 
-    def check(self, ctx: EvalContext) -> EvalResult:
-        if ctx.latency_s <= self.max_s:
-            return EvalResult.of(True, f"latency {ctx.latency_s:.3g}s <= {self.max_s:.3g}s")
-        return EvalResult.of(False, f"latency {ctx.latency_s:.3g}s exceeds the max "
-                             f"{self.max_s:.3g}s", "too_slow")
+    def measure(self, ctx: EvalContext) -> float:
+        return ctx.latency_s
+
+    def show(self, value: float) -> str:
+        return f"{value:.3g}s"
 
 
 class LengthScorer(SpecScorer):
