@@ -7,7 +7,7 @@ from honed.engine.retry import RetryPolicy
 from honed.engine.session import EngineOptions, open_engine
 from honed.errors import TransportError
 from honed.providers.base import Completion, Request
-from honed.providers.fake import FakeModel, last_user
+from honed.providers.fake import FakeBatchModel, FakeModel, last_user
 from honed.task.config import load_splits, load_task
 from honed.tracking.events import EvalFinished, ExampleScored
 from honed.types import Usage
@@ -181,24 +181,14 @@ def test_cache_is_keyed_by_endpoint(make_task) -> None:
     assert a.cache_namespace != b.cache_namespace
 
 
-class Batching(FakeModel):
-    """A FakeModel that also completes many requests at once, like the embedded model."""
-
-    supports_batch = True
-
-    def __init__(self) -> None:
-        super().__init__(lambda r: LABELS.get(last_user(r), ""))
-        self.batches: list[int] = []
-
-    async def complete_batch(self, requests):
-        self.batches.append(len(requests))
-        return [await self.complete(r) for r in requests]
+def batching() -> FakeBatchModel:
+    return FakeBatchModel(lambda r: LABELS.get(last_user(r), ""))
 
 
 def test_batching_models_get_cache_misses_in_one_call(make_task) -> None:
     task = load_task(make_task())
     splits = load_splits(task)
-    model = Batching()
+    model = batching()
 
     async def go(limits):
         options = EngineOptions(limits=limits)
@@ -215,7 +205,7 @@ def test_batching_models_get_cache_misses_in_one_call(make_task) -> None:
 def test_batching_respects_the_budget(make_task) -> None:
     task = load_task(make_task())
     splits = load_splits(task)
-    model = Batching()
+    model = batching()
 
     async def go():
         options = EngineOptions(cache=False, limits=Limits(max_calls=4))

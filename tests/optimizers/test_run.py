@@ -141,8 +141,9 @@ def test_resume_after_crash_redoes_nothing_and_matches(tmp_path, monkeypatch) ->
     with pytest.raises(RuntimeError, match="simulated crash"):
         go(path, monkeypatch, Toy(crash_after=1), options)
     store = open_store()
-    assert store.latest_unfinished("toy") is not None
+    crashed = store.latest_unfinished("toy")
     store.close()
+    assert crashed is not None and crashed.status == "failed"
     resumed, model = go(path, monkeypatch, Toy(), OptimizeOptions("toy", resume=True))
     # seed and the first proposal were checkpointed: only the second proposal and test run now
     assert len(model.calls) == 10 + 12 * 2

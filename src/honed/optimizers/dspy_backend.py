@@ -153,9 +153,33 @@ def build_spec(dspy: Any, task: Task, seed: Candidate) -> tuple[_Spec, Any]:
 
 
 # --- the DSPy side: adapter, program, metric (classes built once DSPy is imported) -----------
+_HEADER = re.compile(r"^\s*\[\[ ## \w+ ## \]\].*$", re.MULTILINE)
+
+
 @functools.cache
-def _dspy_classes() -> tuple[type, type]:
+def _dspy_classes() -> tuple[type, type, type]:
     dspy = load_dspy()
+    from dspy.utils.exceptions import AdapterParseError
+
+    class LenientChatAdapter(dspy.ChatAdapter):
+        """DSPy's chat format for the optimizer's own calls (MIPROv2's proposer and dataset
+        summaries), salvaging replies a small model did not format: when one text field is
+        missing, the text before any field header (else the whole reply) becomes it."""
+
+        def __init__(self) -> None:
+            super().__init__(use_json_adapter_fallback=False)
+
+        def parse(self, signature: Any, completion: str) -> dict[str, Any]:
+            try:
+                return dict(super().parse(signature, completion))
+            except AdapterParseError as exc:
+                parsed = dict(exc.parsed_result or {})
+                missing = [k for k in signature.output_fields if k not in parsed]
+                if len(missing) != 1 or signature.output_fields[missing[0]].annotation is not str:
+                    raise
+                preamble = _HEADER.split(completion, maxsplit=1)[0].strip()
+                parsed[missing[0]] = preamble or _HEADER.sub("", completion).strip()
+                return parsed
 
     class HonedAdapter(dspy.Adapter):
         """Renders honed's messages; the whole reply is the output field."""
@@ -201,7 +225,7 @@ def _dspy_classes() -> tuple[type, type]:
                 rt.spec.messages(instructions, demos, inputs)))
             return prediction
 
-    return HonedAdapter, HonedProgram
+    return HonedAdapter, HonedProgram, LenientChatAdapter
 
 
 @dataclass(eq=False)
@@ -439,7 +463,7 @@ class _DspyOptimizer:
                allowance: Callable[[], int | None]) -> tuple[_Runtime, _Setup]:
         spec, signature = build_spec(dspy, ctx.task, seed)
         train, val = ctx.examples("train"), ctx.examples("val")
-        adapter_cls, program_cls = _dspy_classes()
+        adapter_cls, program_cls, _ = _dspy_classes()
         runtime = _Runtime(spec, asyncio.get_running_loop(), ctx.engine.scorers,
                            {ex.id: ex for ex in train + val}, frozenset(ex.id for ex in val),
                            servers, allowance)
@@ -455,7 +479,9 @@ class _DspyOptimizer:
                             api_key=servers[1].token, temperature=0.7, max_tokens=2048, **common)
         left = allowance()
         metric = _Metric(runtime, dspy.Prediction if self.feedback_metric else None)
-        threads = self.num_threads or min(MAX_THREADS, max(1, ctx.engine.client.concurrency))
+        client = ctx.engine.client  # a batching model serves DSPy's threads in batches
+        threads = self.num_threads or (MAX_THREADS if client.supports_batch
+                                       else min(MAX_THREADS, max(1, client.concurrency)))
         setup = _Setup(dspy, runtime, program_cls(runtime, signature, demos),
                        [spec.example(dspy, ex) for ex in train],
                        [spec.example(dspy, ex) for ex in val], task_lm, prompt_lm, metric,
@@ -468,8 +494,8 @@ class _DspyOptimizer:
         claim()
         rt, dspy = s.runtime, s.dspy
         why: str | None = None
-        with dspy.context(lm=s.task_lm, trace=[], num_threads=s.threads,
-                          provide_traceback=False):
+        with dspy.context(lm=s.task_lm, adapter=_dspy_classes()[2](), trace=[],
+                          num_threads=s.threads, provide_traceback=False):
             try:
                 program, plan = self.compile(s)
             except _Stop:

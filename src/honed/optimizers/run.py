@@ -126,6 +126,9 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
         except (KeyboardInterrupt, asyncio.CancelledError):
             store.touch(run_id, "interrupted")
             raise
+        except Exception:
+            store.touch(run_id, "failed")  # resumable: its evaluations are checkpointed
+            raise
         store.finish_run(run_id, "finished", result.to_dict())
         return result
     finally:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from honed.errors import ConfigError
 from honed.providers.base import Completion, Request
@@ -71,6 +72,21 @@ class FakeModel:
 
     async def aclose(self) -> None:
         return None
+
+
+class FakeBatchModel(FakeModel):
+    """A FakeModel that also completes many requests in one call, like the embedded model;
+    ``batches`` records each batch's size."""
+
+    supports_batch = True
+
+    def __init__(self, script: Script = None, **options: Any) -> None:
+        super().__init__(script, **options)
+        self.batches: list[int] = []
+
+    async def complete_batch(self, requests: Sequence[Request]) -> list[Completion]:
+        self.batches.append(len(requests))
+        return [await self.complete(r) for r in requests]
 
 
 def _load_script(path: Path) -> dict[str, str]:

@@ -49,6 +49,7 @@ from honed.errors import (
     TransportError,
 )
 from honed.providers.base import Completion, Model, OutputSpec, Request
+from honed.providers.batcher import MicroBatcher
 from honed.types import Message, content_hash
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -202,6 +203,8 @@ class ModelServer:
     ``sample_seed``: sampled requests (temperature > 0) without a seed get one derived from it,
     the request's content and its repetition count, so a re-run draws the same samples and
     honed's cache can keep them.
+    A model that batches (``supports_batch`` and ``complete_many``, e.g. the engine's client over
+    the embedded model) gets concurrent greedy requests together through a ``MicroBatcher``.
     """
 
     def __init__(self, model: Model, *, host: str = "127.0.0.1", port: int = 0,
@@ -216,6 +219,8 @@ class ModelServer:
         self._numbers = itertools.count(1)
         self._samples: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
+        batches = getattr(model, "supports_batch", False) and hasattr(model, "complete_many")
+        self.batcher = MicroBatcher(model) if batches else None  # type: ignore[arg-type]
 
     # lifecycle ----------------------------------------------------------------------------
     @property
@@ -300,7 +305,7 @@ class ModelServer:
             return self._budget_refused(BudgetExhausted(limit, "the model server's quota"))
         self._inflight += 1
         try:
-            completion = await self.model.complete(call)
+            completion = await (self.batcher or self.model).complete(call)
         except BudgetExhausted as exc:
             return self._budget_refused(exc)
         except ProviderError as exc:

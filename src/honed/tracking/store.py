@@ -115,8 +115,9 @@ class RunStore:
 
     def latest_unfinished(self, task: str, kind: str = "optimize") -> RunRow | None:
         row = self._db.execute(
-            "SELECT * FROM runs WHERE task=? AND kind=? AND status IN ('running','interrupted')"
-            " ORDER BY created DESC LIMIT 1", (task, kind)).fetchone()
+            "SELECT * FROM runs WHERE task=? AND kind=? AND status IN "
+            "('running', 'interrupted', 'failed') ORDER BY created DESC LIMIT 1",
+            (task, kind)).fetchone()
         return _run_row(row) if row else None
 
     # candidates, evaluations, steps -------------------------------------------------------
