@@ -33,7 +33,7 @@ from honed.optimizers.dspy_backend import (
 from honed.optimizers.registry import build_optimizer
 from honed.optimizers.session import SearchOptions, open_search
 from honed.providers.base import Request
-from honed.providers.fake import FakeModel, last_user
+from honed.providers.fake import FakeBatchModel, FakeModel, last_user
 from honed.task.config import load_splits
 from honed.task.render import render_messages
 from honed.tracking.events import EvalFinished, EvalStarted, Event
@@ -106,10 +106,10 @@ class Outcome:
 
 
 def run(optimizer: Optimizer, *, max_calls: int | None, script: Any = scripted,
-        reflection: FakeModel | None = None) -> Outcome:
+        reflection: FakeModel | None = None, batching: bool = False) -> Outcome:
     task = make_task()
     splits = load_splits(task)
-    model = FakeModel(script)
+    model = FakeBatchModel(script) if batching else FakeModel(script)
     marks: dict[str, int] = {}
 
     def watch(event: Event) -> None:  # model calls made during each val evaluation
@@ -205,6 +205,14 @@ def test_bootstrap_random_search_finds_demos() -> None:
     assert out.best.candidate.demos and set(out.best.candidate.demos) <= out.train_ids
     assert "num_candidate_programs=" in dspy_step(out, "dspy:bootstrap-rs")["note"]
     assert out.rollouts <= 60 and out.verify_calls == 0
+
+
+@needs_dspy
+def test_a_batching_model_gets_dspys_concurrent_calls_in_batches() -> None:
+    out = run(DspyBootstrapRS(), max_calls=60, batching=True)
+    assert out.best.score == 1.0 and out.rollouts <= 60
+    batches = out.task_model.batches  # type: ignore[attr-defined]
+    assert max(batches) > 1, batches  # DSPy's threads were served together
 
 
 @needs_dspy

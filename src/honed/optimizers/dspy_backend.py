@@ -51,6 +51,9 @@ from honed.types import Candidate, Example, Message, canonical_json, content_has
 INSTALL = "pip install 'honed[dspy]'"
 ID_FIELD = "honed_example_id"  # carried by every dspy.Example, so the metric finds honed's example
 MAX_THREADS = 16
+PROMPT_TOKENS = 2048  # the prompt model's reply (MIPROv2's proposals, GEPA's reflections)
+SELF_PROMPT_TOKENS = 512  # the same when the task model proposes for itself: a small model
+#                           that rambles would spend minutes per proposal
 _QUIET_LOGGERS = ("dspy", "gepa", "optuna", "LiteLLM", "litellm", "httpx", "lm15")
 
 
@@ -476,7 +479,9 @@ class _DspyOptimizer:
                           api_key=servers[0].token, temperature=cfg.temperature,
                           max_tokens=cfg.max_tokens, **common)
         prompt_lm = dspy.LM("openai/honed-prompt", api_base=servers[1].url,
-                            api_key=servers[1].token, temperature=0.7, max_tokens=2048, **common)
+                            api_key=servers[1].token, temperature=0.7,
+                            max_tokens=PROMPT_TOKENS if ctx.reflection else SELF_PROMPT_TOKENS,
+                            **common)
         left = allowance()
         metric = _Metric(runtime, dspy.Prediction if self.feedback_metric else None)
         client = ctx.engine.client  # a batching model serves DSPy's threads in batches
