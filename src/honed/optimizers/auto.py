@@ -1,22 +1,25 @@
 """``auto``: a schedule chosen from the budget, the data and whether a reflection model exists.
 
-Offline: fewshot -> bayes -> mutate. On the embedded 135M model demonstrations are what move
-the score (instruction wording alone barely does), so demo search comes first and the joint
-instruction x demos search second. With a reflection model: reflective -> pareto -> bayes.
-Each stage starts from the best candidate so far and gets a share of the rollouts left; a stage
-that uses up its share ends, and the next one begins.
+Offline: fewshot -> bayes -> mutate -> select. On the embedded 135M model demonstrations are
+what move the score (instruction wording alone barely does), so demo search comes first and the
+joint instruction x demos search second. With a reflection model: reflective -> pareto -> bayes
+-> select. Each stage starts from the best candidate so far and gets a share of the rollouts
+left; a stage that uses up its share ends, and the next one begins. ``select`` spends what is
+left re-scoring the best few and the seed on unused train examples, so the winner is chosen on
+more than val alone (see ``honed.optimizers.select``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from honed.optimizers.base import SearchContext, StageExhausted
+from honed.optimizers.base import Optimizer, SearchContext, StageExhausted
 from honed.optimizers.registry import build_optimizer
+from honed.optimizers.select import FinalSelect
 from honed.types import Candidate
 
-OFFLINE = (("fewshot", 0.3), ("bayes", 0.7), ("mutate", 1.0))
-REFLECTIVE = (("reflective", 0.4), ("pareto", 0.5), ("bayes", 1.0))
+OFFLINE = (("fewshot", 0.3), ("bayes", 0.55), ("mutate", 0.3), ("select", 1.0))
+REFLECTIVE = (("reflective", 0.4), ("pareto", 0.5), ("bayes", 0.5), ("select", 1.0))
 
 
 def schedule(ctx: SearchContext) -> tuple[tuple[str, float], ...]:
@@ -24,6 +27,10 @@ def schedule(ctx: SearchContext) -> tuple[tuple[str, float], ...]:
     if len(ctx.splits.train) < 4:  # too little data for demos to be worth their calls
         stages = tuple((name, share) for name, share in stages if name != "fewshot")
     return stages
+
+
+def stage_optimizer(name: str) -> Optimizer:
+    return FinalSelect() if name == "select" else build_optimizer(name)
 
 
 @dataclass
@@ -36,7 +43,7 @@ class AutoSearch:
             ctx.phase(stage, f"{share:.0%} of the calls left")
             start = ctx.best.candidate if ctx.best is not None else seed
             try:
-                await build_optimizer(stage).search(ctx, start)
+                await stage_optimizer(stage).search(ctx, start)
             except StageExhausted:
                 pass
             finally:

@@ -199,6 +199,18 @@ class SearchContext:
             self.history.append(scored)
             if self.best is None or scored.objective > self.best.objective:
                 self.best, improved = scored, True
+        self._step(scored, accepted, phase, note)
+        return improved
+
+    def choose(self, scored: Scored, *, phase: str, note: str) -> None:
+        """Make a val-scored candidate the best although another scored higher on val (a final
+        choice made on more data than val)."""
+        if scored.split != "val":
+            raise ValueError("the best is chosen by its val evaluation")
+        self.best = scored
+        self._step(scored, True, phase, note)
+
+    def _step(self, scored: Scored, accepted: bool, phase: str, note: str) -> None:
         best = self.best.score if self.best is not None else scored.score
         self._seq += 1
         self.store.add_step(self.run_id, self._seq, iteration=self.iteration, phase=phase,
@@ -209,7 +221,6 @@ class SearchContext:
         self.emitter.emit(CandidateEvaluated(self.iteration, scored.candidate.id, scored.split,
                                              scored.score, scored.n, accepted, best,
                                              self.rollouts, self.engine.budget.cost_usd, note))
-        return improved
 
     async def reflect(self, messages: Sequence[Message], *, temperature: float = 0.7,
                       max_tokens: int = 2048) -> str:

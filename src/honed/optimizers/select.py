@@ -1,0 +1,68 @@
+"""``select``: the final choice among the best candidates, made on more data than val alone.
+
+Picking the top of many candidates by a small val split favours the one that got lucky on it
+(the winner's curse): val goes up, held-out test does not. ``select`` re-scores the top few
+candidates by val, and the seed, on train examples that none of them shows as a demo, with the
+calls left, and keeps the one with the best mean over val and those examples together. The seed
+stays in the race, so a search that only found val noise gives the seed back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from honed.optimizers.base import Scored, SearchContext
+from honed.types import Candidate, Example
+
+MIN_POOL = 10  # fewer fresh examples than this would not change the choice reliably
+
+
+@dataclass
+class FinalSelect:
+    name: str = "select"
+    finalists: int = 2
+
+    async def search(self, ctx: SearchContext, seed: Candidate) -> None:
+        entrants = self.entrants(ctx, seed)
+        pool = self.pool(ctx, entrants)
+        if len(entrants) < 2 or not pool:
+            return
+        pooled = {}
+        for scored in entrants:
+            fresh = await ctx.evaluate(scored.candidate, "train", pool, origin=self.name)
+            pooled[scored.candidate.id] = combined(scored, fresh)
+        winner = max(entrants, key=lambda s: (pooled[s.candidate.id], s.objective))
+        if ctx.best is not None and winner.candidate.id != ctx.best.candidate.id:
+            ctx.choose(winner, phase=self.name, note=(
+                f"best on val + {len(pool)} unused train examples "
+                f"({pooled[winner.candidate.id]:.3f} vs "
+                f"{pooled[ctx.best.candidate.id]:.3f} for the best on val alone)"))
+
+    def entrants(self, ctx: SearchContext, seed: Candidate) -> list[Scored]:
+        """The top ``finalists`` distinct candidates by val objective, and the seed."""
+        by_id: dict[str, Scored] = {}
+        for scored in sorted(ctx.history, key=lambda s: -s.objective):
+            by_id.setdefault(scored.candidate.id, scored)
+        top = list(by_id.values())[:self.finalists]
+        seed_scored = by_id.get(seed.id)
+        if seed_scored is not None and seed_scored not in top:
+            top.append(seed_scored)
+        return top
+
+    def pool(self, ctx: SearchContext, entrants: list[Scored]) -> tuple[Example, ...]:
+        """Train examples no entrant uses as a demo, as many as the calls left pay for."""
+        shown = {d for s in entrants for d in s.candidate.demos}
+        unused = [ex for ex in ctx.examples("train") if ex.id not in shown]
+        left = ctx.remaining()
+        per_example = len(entrants) * ctx.calls_per_example()
+        size = len(unused) if left is None else min(len(unused), left // per_example)
+        if size < MIN_POOL:
+            return ()
+        chosen = sorted(ctx.rng.sample(range(len(unused)), size))
+        return tuple(unused[i] for i in chosen)
+
+
+def combined(val: Scored, fresh: Scored) -> float:
+    """The objective over val and the fresh examples together (same penalties as on val)."""
+    score = (val.score * val.n + fresh.score * fresh.n) / max(1, val.n + fresh.n)
+    return score + (val.objective - val.score)

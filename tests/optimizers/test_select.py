@@ -1,0 +1,133 @@
+"""FinalSelect: the winner is chosen on val plus unused train examples, the seed included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import honed
+from honed.engine.budget import Limits
+from honed.errors import BudgetExhausted
+from honed.optimizers.auto import AutoSearch, schedule
+from honed.optimizers.base import SearchContext
+from honed.optimizers.select import FinalSelect
+from honed.optimizers.session import SearchOptions, open_search
+from honed.providers.base import Request
+from honed.providers.fake import FakeModel, last_user
+from honed.task.config import load_splits
+from honed.types import Candidate
+
+
+def rows(n: int, split: str) -> list[dict[str, str]]:
+    return [{"text": f"{split} item {i}", "label": "yes"} for i in range(n)]
+
+
+def system_of(request: Request) -> str:
+    return next((m.content for m in request.messages if m.role == "system"), "")
+
+
+def item(text: str) -> tuple[str, int]:
+    found = re.search(r"(train|val|test) item (\d+)", text)
+    assert found, text
+    return found[1], int(found[2])
+
+
+def script(request: Request) -> str:
+    """LUCKY is right on every val example and no train one; GOOD on 4 in 5 everywhere;
+    anything else (the seed) on every other one."""
+    system = system_of(request)
+    split, number = item(last_user(request))
+    if system == "LUCKY":
+        right = split == "val"
+    elif system == "GOOD":
+        right = number % 5 != 0
+    else:
+        right = number % 2 == 0
+    return "yes" if right else "no"
+
+
+Body = Callable[[SearchContext, Candidate], Any]
+
+
+@dataclass
+class Outcome:
+    ctx: SearchContext
+    best: str  # the best candidate's system prompt
+    steps: list[dict[str, Any]]
+
+
+def run(body: Body, *, max_calls: int | None = None, train: int = 30,
+        model: FakeModel | None = None) -> Outcome:
+    task = honed.Task(name="select", model="fake",
+                      prompt={"system": "Answer.", "user": "{text}"},
+                      data={"train": rows(train, "train"), "val": rows(10, "val"),
+                            "test": rows(2, "test")},
+                      evals=[{"type": "exact_match", "expected": "{label}"}])
+    options = SearchOptions(limits=Limits(max_calls=max_calls))
+
+    async def go() -> Outcome:
+        async with open_search(task, load_splits(task), options,
+                               model=model or FakeModel(script)) as ctx:
+            seed = task.seed_candidate()
+            ctx.record(await ctx.evaluate(seed, "val"), accepted=True, phase="seed")
+            with contextlib.suppress(BudgetExhausted):
+                await body(ctx, seed)
+            assert ctx.best is not None
+            return Outcome(ctx, ctx.best.candidate.system, ctx.store.steps(ctx.run_id))
+
+    return asyncio.run(go())
+
+
+async def try_systems(ctx: SearchContext, seed: Candidate, systems: Sequence[str],
+                      demos: tuple[str, ...] = ()) -> None:
+    for system in systems:
+        candidate = seed.with_components(system=system).with_demos(demos)
+        ctx.record(await ctx.evaluate(candidate, "val"), accepted=True, phase="search")
+    await FinalSelect().search(ctx, seed)
+
+
+def test_a_candidate_lucky_on_val_loses_to_one_good_everywhere() -> None:
+    out = run(lambda c, s: try_systems(c, s, ["GOOD", "LUCKY"]))
+    assert out.best == "GOOD"
+    step = out.steps[-1]
+    assert step["phase"] == "select" and "unused train examples" in step["note"]
+
+
+def test_the_seed_comes_back_when_the_search_only_found_val_noise() -> None:
+    assert run(lambda c, s: try_systems(c, s, ["LUCKY"])).best == "Answer."
+
+
+def test_the_best_on_val_stays_when_it_is_also_best_on_fresh_examples() -> None:
+    out = run(lambda c, s: try_systems(c, s, ["GOOD"]))
+    assert out.best == "GOOD" and out.steps[-1]["phase"] == "search"
+
+
+def test_demos_shown_by_a_finalist_are_not_used_to_score_it() -> None:
+    model = FakeModel(script)
+    shown = [f"train item {i}" for i in range(5)]
+
+    async def body(ctx: SearchContext, seed: Candidate) -> None:
+        demos = tuple(ex.id for ex in ctx.examples("train")[:5])
+        await try_systems(ctx, seed, ["GOOD", "LUCKY"], demos)
+
+    assert run(body, model=model).steps[-1]["phase"] == "select"
+    inputs = [last_user(r) for r in model.calls]
+    assert any(text.startswith("train") for text in inputs)
+    assert not set(shown) & set(inputs)
+
+
+def test_too_few_calls_left_changes_nothing() -> None:
+    # seed and two candidates on val: 30 calls; 3 x 9 fresh examples would not be enough
+    assert run(lambda c, s: try_systems(c, s, ["GOOD", "LUCKY"]), max_calls=57).best == "LUCKY"
+
+
+def test_auto_ends_with_the_final_selection() -> None:
+    out = run(lambda c, s: AutoSearch().search(c, s), max_calls=400)
+    ctx = out.ctx
+    assert schedule(ctx)[-1] == ("select", 1.0) and ctx.rollouts <= 400
+    ctx.reflection = ctx.engine.client
+    assert schedule(ctx)[-1] == ("select", 1.0)
