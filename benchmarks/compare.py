@@ -1,8 +1,8 @@
 """honed's optimizers against DSPy's on the embedded model: ``honed bench`` on real datasets.
 
-    python benchmarks/compare.py [--datasets tweeteval-emotion,banking10] [--max-calls 1000]
-        [--seeds 0,1,2] [--optimizers auto,fewshot,bayes,dspy:mipro,dspy:gepa,dspy:bootstrap-rs]
-        [--val 50] [--test 150] [--out benchmarks/results]
+    python benchmarks/compare.py [--datasets tweeteval-emotion,banking10] [--max-calls 700]
+        [--seeds 0,1,2] [--optimizers auto,dspy:mipro,dspy:gepa,dspy:bootstrap-rs]
+        [--val 40] [--test 150] [--out benchmarks/results]
 
 For each dataset it samples val/test from ../shared/datasets (never copied into the
 repository) into a temporary folder, writes a task on the embedded model, and runs
@@ -31,7 +31,7 @@ from pathlib import Path
 from optimizers import SEEDS, write_task
 
 HONED = [sys.executable, "-m", "honed"]
-DEFAULT_OPTIMIZERS = "auto,fewshot,bayes,dspy:mipro,dspy:gepa,dspy:bootstrap-rs"
+DEFAULT_OPTIMIZERS = "auto,dspy:mipro,dspy:gepa,dspy:bootstrap-rs"
 
 
 def machine() -> str:
@@ -62,9 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="tweeteval-emotion,banking10")
     parser.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS)
-    parser.add_argument("--max-calls", type=int, default=1000)
+    parser.add_argument("--max-calls", type=int, default=700)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--val", type=int, default=50)
+    parser.add_argument("--val", type=int, default=40)
     parser.add_argument("--test", type=int, default=150)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()

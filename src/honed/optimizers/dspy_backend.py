@@ -52,7 +52,7 @@ INSTALL = "pip install 'honed[dspy]'"
 ID_FIELD = "honed_example_id"  # carried by every dspy.Example, so the metric finds honed's example
 MAX_THREADS = 16
 PROMPT_TOKENS = 2048  # the prompt model's reply (MIPROv2's proposals, GEPA's reflections)
-SELF_PROMPT_TOKENS = 512  # the same when the task model proposes for itself: a small model
+SELF_PROMPT_TOKENS = 256  # the same when the task model proposes for itself: a small model
 #                           that rambles would spend minutes per proposal
 _QUIET_LOGGERS = ("dspy", "gepa", "optuna", "LiteLLM", "litellm", "httpx", "lm15")
 
