@@ -3,8 +3,9 @@
 Picking the top of many candidates by a small val split favours the one that got lucky on it
 (the winner's curse): val goes up, held-out test does not. ``select`` re-scores the top few
 candidates by val, and the seed, on train examples that none of them shows as a demo, with the
-calls left, and keeps the one with the best mean over val and those examples together. The seed
-stays in the race, so a search that only found val noise gives the seed back.
+calls left, and keeps the one that scores best on those fresh examples alone: val chose the
+finalists, so only examples that played no part in choosing them judge them without bias. The
+seed stays in the race and wins ties, so a search that only found val noise gives the seed back.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ class FinalSelect:
         pool = self.pool(ctx, entrants)
         if len(entrants) < 2 or not pool:
             return
-        pooled = {}
+        fresh = {}
         for scored in entrants:
-            fresh = await ctx.evaluate(scored.candidate, "train", pool, origin=self.name)
-            pooled[scored.candidate.id] = combined(scored, fresh)
-        winner = max(entrants, key=lambda s: (pooled[s.candidate.id], s.objective))
-        if ctx.best is not None and winner.candidate.id != ctx.best.candidate.id:
+            on_pool = await ctx.evaluate(scored.candidate, "train", pool, origin=self.name)
+            fresh[scored.candidate.id] = on_pool.objective
+        seed_first = sorted(entrants, key=lambda s: s.candidate.id != seed.id)
+        winner = max(seed_first, key=lambda s: fresh[s.candidate.id])  # first wins ties
+        best = ctx.best
+        if best is not None and winner.candidate.id != best.candidate.id:
             ctx.choose(winner, phase=self.name, note=(
-                f"best on val + {len(pool)} unused train examples "
-                f"({pooled[winner.candidate.id]:.3f} vs "
-                f"{pooled[ctx.best.candidate.id]:.3f} for the best on val alone)"))
+                f"best on {len(pool)} unused train examples: {fresh[winner.candidate.id]:.3f} "
+                f"vs {fresh[best.candidate.id]:.3f} for the best on val"))
 
     def entrants(self, ctx: SearchContext, seed: Candidate) -> list[Scored]:
         """The top ``finalists`` distinct candidates by val objective, and the seed."""
@@ -60,9 +62,3 @@ class FinalSelect:
             return ()
         chosen = sorted(ctx.rng.sample(range(len(unused)), size))
         return tuple(unused[i] for i in chosen)
-
-
-def combined(val: Scored, fresh: Scored) -> float:
-    """The objective over val and the fresh examples together (same penalties as on val)."""
-    score = (val.score * val.n + fresh.score * fresh.n) / max(1, val.n + fresh.n)
-    return score + (val.objective - val.score)
