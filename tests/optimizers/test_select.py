@@ -38,11 +38,13 @@ def item(text: str) -> tuple[str, int]:
 
 def script(request: Request) -> str:
     """LUCKY is right on every val example and no train one; GOOD on 4 in 5 everywhere;
-    anything else (the seed) on every other one."""
+    anything else (the seed) on every other one; LIKE_SEED on all of val, else as the seed."""
     system = system_of(request)
     split, number = item(last_user(request))
     if system == "LUCKY":
         right = split == "val"
+    elif system == "LIKE_SEED":  # right on all of val, like the seed anywhere else
+        right = split == "val" or number % 2 == 0
     elif system == "GOOD":
         right = number % 5 != 0
     else:
@@ -99,6 +101,11 @@ def test_a_candidate_lucky_on_val_loses_to_one_good_everywhere() -> None:
 
 def test_the_seed_comes_back_when_the_search_only_found_val_noise() -> None:
     assert run(lambda c, s: try_systems(c, s, ["LUCKY"])).best == "Answer."
+
+
+def test_a_tie_with_the_seed_on_fresh_examples_gives_the_seed_back() -> None:
+    out = run(lambda c, s: try_systems(c, s, ["LIKE_SEED"]))
+    assert out.best == "Answer." and out.steps[-1]["phase"] == "select"
 
 
 def test_the_best_on_val_stays_when_it_is_also_best_on_fresh_examples() -> None:

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from honed.providers.base import OutputSpec, Request
-from honed.providers.local import LocalModel, choices_grammar
+from honed.providers.local import LocalModel, LocalOptions, choices_grammar, load_llama
 from honed.task.task import ModelConfig
 from honed.testing import has_local_model
 from honed.types import Message
@@ -50,3 +50,21 @@ def test_json_schema_is_enforced(model: LocalModel) -> None:
               "enum": ["positive", "negative"]}}, "required": ["sentiment"]}
     out = complete(model, Request(REVIEW, max_tokens=30, output=OutputSpec(json_schema=schema)))
     assert json.loads(out.text)["sentiment"] in ("positive", "negative")
+
+
+def test_gpu_and_batch_settings_reach_llama_cpp(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path) -> None:
+    import llama_cpp
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(llama_cpp, "Llama", lambda **kwargs: seen.update(kwargs) or "llm")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"")
+    cfg = ModelConfig(spec="local", n_gpu_layers=-1, main_gpu=1, flash_attn=False,
+                      batch_size=4, n_threads=3)
+    options = LocalOptions.from_config(cfg)
+    assert options.batch.max_sequences == 4
+    assert load_llama(gguf, cfg, options) == "llm"
+    assert (seen["n_gpu_layers"], seen["main_gpu"], seen["flash_attn"]) == (-1, 1, False)
+    assert seen["n_threads"] == seen["n_threads_batch"] == 3
+    assert LocalOptions.from_config(ModelConfig()).flash_attn is True

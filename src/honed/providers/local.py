@@ -50,13 +50,8 @@ class LocalOptions:
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> LocalOptions:
-        """Picks up ``flash_attn`` / ``main_gpu`` / ``batch_size`` if the config declares them."""
-        base = cls()
-        batch_size = getattr(cfg, "batch_size", None)
-        return cls(flash_attn=bool(getattr(cfg, "flash_attn", base.flash_attn)),
-                   main_gpu=int(getattr(cfg, "main_gpu", base.main_gpu)),
-                   batch=BatchSettings(max_sequences=int(batch_size)) if batch_size
-                   else base.batch)
+        batch = BatchSettings(max_sequences=cfg.batch_size) if cfg.batch_size else BatchSettings()
+        return cls(flash_attn=cfg.flash_attn, main_gpu=cfg.main_gpu, batch=batch)
 
 
 def default_model_path() -> Path:

@@ -30,6 +30,10 @@ class ModelConfig(BaseModel):
     n_ctx: int = Field(4096, gt=0, description="embedded model: context size")
     n_threads: int | None = Field(None, gt=0, description="embedded model: CPU threads")
     n_gpu_layers: int = Field(0, description="embedded model: layers to offload (-1 = all)")
+    main_gpu: int = Field(0, ge=0, description="embedded model: the GPU holding offloaded layers")
+    flash_attn: bool = Field(True, description="embedded model: llama.cpp flash attention")
+    batch_size: int | None = Field(None, gt=0, description="embedded model: sequences decoded "
+                                   "together in batched evaluation (default 16)")
 
     @model_validator(mode="before")
     @classmethod
