@@ -138,8 +138,12 @@ def run(optimizer: Optimizer, *, max_calls: int | None, script: Any = scripted,
     return asyncio.run(go())
 
 
+PROGRESS = "DSPy's own evaluation on val"
+
+
 def dspy_step(outcome: Outcome, phase: str) -> dict[str, Any]:
-    steps = [s for s in outcome.steps if s["phase"] == phase]
+    """The step of honed's verification of DSPy's result."""
+    steps = [s for s in outcome.steps if s["phase"] == phase and s["note"] != PROGRESS]
     assert len(steps) == 1, outcome.steps
     assert steps[0]["split"] == "val" and steps[0]["n"] == 6
     return steps[0]
@@ -205,6 +209,11 @@ def test_bootstrap_random_search_finds_demos() -> None:
     assert out.best.candidate.demos and set(out.best.candidate.demos) <= out.train_ids
     assert "num_candidate_programs=" in dspy_step(out, "dspy:bootstrap-rs")["note"]
     assert out.rollouts <= 60 and out.verify_calls == 0
+    # every program DSPy scored on all of val is a point of the best-so-far curve
+    points = [s for s in out.steps if s["note"] == PROGRESS]
+    assert len(points) >= 2 and all(p["n"] == 6 and not p["accepted"] for p in points)
+    assert [p["rollouts"] for p in points] == sorted(p["rollouts"] for p in points)
+    assert points[-1]["best_so_far"] == 1.0
 
 
 @needs_dspy

@@ -93,6 +93,7 @@ class SearchContext:
     _stage_cap: int | None = field(default=None, init=False)
     _reflect_calls: int = field(default=0, init=False)
     _charged: set[str] = field(default_factory=set, init=False)
+    _outside_best: float = field(default=float("-inf"), init=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -210,17 +211,30 @@ class SearchContext:
         self.best = scored
         self._step(scored, True, phase, note)
 
+    def progress(self, candidate: Candidate, score: float, n: int, *, phase: str,
+                 note: str) -> None:
+        """Record an outside optimizer's own val score for a candidate (DSPy's evaluations) as a
+        step of the trajectory, without making it the best: honed verifies that one itself."""
+        self.store.add_candidate(self.run_id, candidate, origin=phase)
+        self._outside_best = max(self._outside_best, score)
+        best = max(self._outside_best, self.best.score if self.best is not None else score)
+        self._write_step(candidate.id, "val", score, n, False, phase, note, best)
+
     def _step(self, scored: Scored, accepted: bool, phase: str, note: str) -> None:
         best = self.best.score if self.best is not None else scored.score
+        self._write_step(scored.candidate.id, scored.split, scored.score, scored.n, accepted,
+                         phase, note, best)
+
+    def _write_step(self, candidate_id: str, split: str, score: float, n: int, accepted: bool,
+                    phase: str, note: str, best: float) -> None:
         self._seq += 1
         self.store.add_step(self.run_id, self._seq, iteration=self.iteration, phase=phase,
-                            candidate_id=scored.candidate.id, split=scored.split,
-                            score=scored.score, n=scored.n, accepted=accepted,
-                            best_so_far=best, rollouts=self.rollouts,
+                            candidate_id=candidate_id, split=split, score=score, n=n,
+                            accepted=accepted, best_so_far=best, rollouts=self.rollouts,
                             cost_usd=self.engine.budget.cost_usd, note=note)
-        self.emitter.emit(CandidateEvaluated(self.iteration, scored.candidate.id, scored.split,
-                                             scored.score, scored.n, accepted, best,
-                                             self.rollouts, self.engine.budget.cost_usd, note))
+        self.emitter.emit(CandidateEvaluated(self.iteration, candidate_id, split, score, n,
+                                             accepted, best, self.rollouts,
+                                             self.engine.budget.cost_usd, note))
 
     async def reflect(self, messages: Sequence[Message], *, temperature: float = 0.7,
                       max_tokens: int = 2048) -> str:

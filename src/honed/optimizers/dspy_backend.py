@@ -247,6 +247,7 @@ class _Runtime:
     programs: dict[str, tuple[str, list[Any]]] = field(default_factory=dict)
     val_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_val: Callable[[str], None] | None = None  # called once per program scored on all of val
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Runtime:
         return self  # DSPy deep-copies programs; they all share one runtime
@@ -281,7 +282,11 @@ class _Runtime:
         key = getattr(prediction, "_honed_key", None)
         if key is not None and example.id in self.val_ids:
             with self.lock:
-                self.val_scores.setdefault(key, {})[example.id] = score
+                scores = self.val_scores.setdefault(key, {})
+                complete = example.id not in scores and len(scores) == len(self.val_ids) - 1
+                scores[example.id] = score
+            if complete and self.on_val is not None:
+                self.on_val(key)
         return score, passed, feedback
 
     async def _score(self, example: Example, text: str, prompt: str) -> tuple[float, bool, str]:
@@ -471,6 +476,9 @@ class _DspyOptimizer:
                            {ex.id: ex for ex in train + val}, frozenset(ex.id for ex in val),
                            servers, allowance)
         runtime.adapter = adapter_cls(spec)
+        loop = asyncio.get_running_loop()
+        runtime.on_val = lambda key: loop.call_soon_threadsafe(
+            self._progress, ctx, seed, runtime, key)
         by_id = {ex.id: ex for ex in train}
         demos = [spec.example(dspy, by_id[i]) for i in seed.demos if i in by_id]
         cfg = ctx.task.model
@@ -530,6 +538,14 @@ class _DspyOptimizer:
         instructions, demos, mean = best
         return instructions, demos, (f"stopped by the budget ({reason}){why}; best DSPy "
                                      f"candidate seen on val (DSPy val {mean:.3f})")
+
+    def _progress(self, ctx: SearchContext, seed: Candidate, rt: _Runtime, key: str) -> None:
+        """A DSPy program scored on all of val: a point of the best-so-far curve."""
+        instructions, demos = rt.programs[key]
+        scores = rt.val_scores[key]
+        candidate, _ = to_candidate(rt.spec, seed, instructions, demos, ctx.examples("train"))
+        ctx.progress(candidate, sum(scores.values()) / len(scores), len(scores),
+                     phase=self.name, note="DSPy's own evaluation on val")
 
     async def _verify(self, ctx: SearchContext, seed: Candidate, rt: _Runtime,
                       instructions: str, demos: list[Any], plan: str) -> None:
