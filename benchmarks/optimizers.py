@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# ../shared/datasets next to the checkout, or $HONED_DATASETS
+DATASETS = Path(os.environ.get("HONED_DATASETS")
+                or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 SEEDS = {
     "tweeteval-emotion": ("Classify the emotion of the tweet.", "text", "label"),
     "banking10": ("Classify the banking customer message.", "text", "label"),
