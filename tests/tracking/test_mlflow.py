@@ -75,7 +75,7 @@ def test_mlflow_available_does_not_import(monkeypatch) -> None:
     code = ("import sys; from honed.tracking.mlflow import mlflow_available; "
             "assert mlflow_available(); assert 'mlflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
-    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(tracking.store.importlib.util, "find_spec", lambda name: None)
     assert not mlflow_available()
 
 
@@ -143,7 +143,7 @@ def test_open_tracker_modes(make_task, mlflow_home: Path, monkeypatch) -> None:
     task = load_task(tracked(make_task()))
     assert open_tracker(task, mlflow_home, "eval", mode="none") is None
     assert isinstance(open_tracker(task, mlflow_home, "eval"), MlflowTracker)  # task: auto
-    monkeypatch.setattr(tracking, "mlflow_available", lambda: False)
+    monkeypatch.setattr(tracking.tracker, "mlflow_available", lambda: False)
     assert open_tracker(task, mlflow_home, "eval", mode="auto") is None
     with pytest.raises(ConfigError, match="MLflow"):
         open_tracker(task, mlflow_home, "eval", mode="mlflow")

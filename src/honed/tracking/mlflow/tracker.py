@@ -1,204 +1,42 @@
-"""MLflow tracking: one MLflow run per ``honed eval`` / ``honed optimize``, on a local store.
-
-The store is ``sqlite:///$HONED_HOME/mlflow.db`` (artifacts under ``$HONED_HOME/mlartifacts``)
-unless ``MLFLOW_TRACKING_URI`` says otherwise. MLflow is imported lazily and only after the
-offline defaults are set (telemetry off, litellm's cost map local, synchronous trace export).
-
-``MlflowTracker`` is an event callback: it logs per-iteration metrics from
-``CandidateEvaluated`` and keeps a uniform sample (reservoir, seeded) of at most ``max_traces``
-model calls from ``CallCompleted``, written as MLflow traces with token usage and latency. The
-final scores, with their CIs, the per-example results, the best prompt and the trajectory are
-logged by ``log_eval`` / ``log_optimization``. Everything logged goes through ``redact``:
-credentials never reach the store.
-"""
+"""``MlflowTracker``: one honed run as one MLflow run, and ``open_tracker`` for a task."""
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import io
 import json
-import os
 import random
-import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from honed.errors import ConfigError
 from honed.tracking.events import CallCompleted, CandidateEvaluated, Event
+from honed.tracking.mlflow.logged import (
+    _param_value,
+    flatten,
+    optimization_metrics,
+    prompt_markdown,
+    results_csv,
+    summary_metrics,
+    table_csv,
+)
+from honed.tracking.mlflow.redaction import env_secrets, mask_text, redact
+from honed.tracking.mlflow.store import (
+    _INSTALL_FIX,
+    _global_uri,
+    artifact_location,
+    client_for,
+    load_mlflow,
+    mlflow_available,
+    tracking_uri,
+)
 
-OFFLINE_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    "MLFLOW_ENABLE_ASYNC_TRACE_LOGGING": "false",
-    "MLFLOW_LOGGING_LEVEL": "WARNING",
-}
-UI_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "MLFLOW_DISABLE_TELEMETRY": "true"}
-DB_NAME, ARTIFACTS_DIR = "mlflow.db", "mlartifacts"
-MASK = "[REDACTED]"
 _STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
            "killed": "KILLED", "stopped": "FINISHED"}
-_INSTALL_FIX = "pip install 'mlflow>=3' (or set tracking: none in the task)"
-
-
-# store location -------------------------------------------------------------------------------
-def mlflow_available() -> bool:
-    """Is MLflow importable (with sqlalchemy and alembic where the store is SQLite)? No import."""
-    if importlib.util.find_spec("mlflow") is None:
-        return False
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    if uri and not uri.startswith("sqlite:"):
-        return True
-    return all(importlib.util.find_spec(m) is not None for m in ("sqlalchemy", "alembic"))
-
-
-def tracking_uri(home: Path) -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else the SQLite store under ``home``."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{(home / DB_NAME).absolute()}"
-
-
-def artifact_location(uri: str) -> str | None:
-    """Artifacts next to a SQLite store; other stores choose their own."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return (Path(uri[len("sqlite:///"):]).parent / ARTIFACTS_DIR).absolute().as_uri()
-
-
-def load_mlflow() -> Any:
-    """Import MLflow with the offline defaults in place; ConfigError saying what to install."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    try:
-        import mlflow
-    except ImportError as exc:
-        raise ConfigError("MLflow is not installed", field="tracking", fix=_INSTALL_FIX) from exc
-    return mlflow
-
-
-def client_for(uri: str) -> Any:
-    load_mlflow()
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def init_store(path: Path) -> str:
-    """Create an MLflow SQLite store at ``path`` (tables and all); return its URI."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{path.absolute()}"
-    client_for(uri).search_experiments(max_results=1)
-    return uri
-
-
-def ui_command(home: Path, *, host: str = "127.0.0.1", port: int = 5000) -> str:
-    """The shell command that opens the MLflow UI on this store."""
-    import shlex
-
-    uri = tracking_uri(home)
-    if uri.startswith(("http://", "https://")):
-        return f"open {uri}  # MLFLOW_TRACKING_URI is a running MLflow server"
-    env = " ".join(f"{k}={v}" for k, v in UI_ENV.items())
-    return (f"{env} mlflow ui --backend-store-uri {shlex.quote(uri)} "
-            f"--host {host} --port {port}")
-
-
-@contextmanager
-def _global_uri(mlflow: Any, uri: str) -> Iterator[None]:
-    """MLflow's trace exporter reads the global tracking URI: set it for a block, then restore."""
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)  # None unsets it again
-
-
-# redaction ------------------------------------------------------------------------------------
-_SENSITIVE = re.compile(r"secret|passw(?:or)?d|credential|authoriz|api_?key|private_?key|"
-                        r"cookie|(?:^|_)(?:key|token)$")
-_KEY_SHAPES = re.compile(
-    r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}|\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}|\bAKIA[0-9A-Z]{16}\b"
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_\w{20,}|\bxox[abprs]-[A-Za-z0-9\-]{10,}"
-    r"|\bhf_[A-Za-z0-9]{20,}|\bAIza[0-9A-Za-z_\-]{30,}|\bglpat-[A-Za-z0-9_\-]{20,}")
-_RUN = re.compile(r"[A-Za-z0-9+/=_.\-]{24,}")
-_PIECE = re.compile(r"[A-Za-z0-9+=]{24,}")
-
-
-def sensitive_name(name: str) -> bool:
-    """Does a key name look like it holds a credential (``api_key``, ``accessToken``, ...)?
-
-    ``input_tokens`` / ``max_tokens`` are counts, not credentials, and are kept.
-    """
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-    return _SENSITIVE.search(re.sub(r"[^a-z0-9]+", "_", snake)) is not None
-
-
-def _random_piece(piece: str) -> bool:
-    digit = any(c.isdigit() for c in piece)
-    upper, lower = any(c.isupper() for c in piece), any(c.islower() for c in piece)
-    return digit and (upper or lower) and ((upper and lower) or len(piece) >= 32)
-
-
-def _mask_random(match: re.Match[str]) -> str:
-    run = match.group(0)
-    return MASK if any(_random_piece(p) for p in _PIECE.findall(run)) else run
-
-
-def env_secrets(extra_names: Iterable[str] = ()) -> frozenset[str]:
-    """Values of environment variables named like credentials (and of ``extra_names``)."""
-    names = set(extra_names)
-    return frozenset(v for k, v in os.environ.items()
-                     if (k in names or sensitive_name(k)) and len(v) >= 8)
-
-
-def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Mask known secret values, key-shaped strings and long random-looking tokens."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, MASK)
-    return _RUN.sub(_mask_random, _KEY_SHAPES.sub(MASK, text))
-
-
-def redact(mapping: Mapping[str, Any], secrets: Iterable[str] | None = None) -> dict[str, Any]:
-    """Drop credential-named keys and mask key-looking values, recursively."""
-    found = env_secrets() if secrets is None else frozenset(secrets)
-    return {str(k): _clean(v, found) for k, v in mapping.items() if not sensitive_name(str(k))}
-
-
-def _clean(value: Any, secrets: frozenset[str]) -> Any:
-    if isinstance(value, str):
-        return mask_text(value, secrets)
-    if isinstance(value, Mapping):
-        return redact(value, secrets)
-    if isinstance(value, list | tuple):
-        return [_clean(v, secrets) for v in value]
-    return value
 
 
 # the tracker ----------------------------------------------------------------------------------
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def _param_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[:6000]
-
-
 class MlflowTracker:
     """Logs one honed run to MLflow. Use as an event callback between ``start`` and ``end``."""
 
@@ -428,77 +266,6 @@ class MlflowTracker:
         span.set_outputs(mask_text(event.output, s))
         span.end(end_time_ns=end_ns)
         return span.trace_id
-
-
-# what gets logged -----------------------------------------------------------------------------
-_SUMMARY_METRICS = ("score", "n", "n_total", "pass_rate", "errors", "skipped",
-                    "format_violations", "calls", "cache_hits", "retries", "failed_calls",
-                    "input_tokens", "output_tokens", "cost_usd", "wall_s", "latency_p50_s",
-                    "latency_p95_s")
-_RUN_METRICS = ("calls", "rollouts", "cache_hits", "retries", "input_tokens", "output_tokens",
-                "cost_usd", "wall_s", "candidates")
-
-
-def _with_ci(prefix: str, stats: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not stats:
-        return {}
-    lo, hi = stats.get("ci95") or (None, None)
-    return {f"{prefix}score": stats.get("score"), f"{prefix}ci95_low": lo,
-            f"{prefix}ci95_high": hi, f"{prefix}n": stats.get("n")}
-
-
-def summary_metrics(data: Mapping[str, Any]) -> dict[str, Any]:
-    """An eval summary (``EvalRun.to_dict()``) as flat numeric metrics."""
-    out = {k: data.get(k) for k in _SUMMARY_METRICS}
-    out.update(_with_ci("", data))
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def optimization_metrics(data: Mapping[str, Any]) -> dict[str, Any]:
-    """An ``OptimizationResult.to_dict()`` as flat numeric metrics (``best/test/score``, ...)."""
-    out: dict[str, Any] = {k: data.get(k) for k in _RUN_METRICS}
-    for who in ("seed", "best"):
-        for split in ("val", "test"):
-            out.update(_with_ci(f"{who}/{split}/", (data.get(who) or {}).get(split)))
-    diff = data.get("test_diff") or {}
-    if diff:
-        out.update(_with_ci("test_diff/", {**diff, "score": diff.get("diff")}))
-        out["test_diff/significant"] = float(bool(diff.get("significant")))
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def results_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Per-example results as CSV: one row per example, one column group per eval."""
-    flat = []
-    for row in rows:
-        item = {k: v for k, v in row.items() if k != "evals"}
-        for name, ev in (row.get("evals") or {}).items():
-            for key in ("score", "passed", "feedback"):
-                item[f"{name}.{key}"] = ev.get(key)
-        flat.append(item)
-    return table_csv(flat)
-
-
-def table_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v
-                         for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def prompt_markdown(prompt: Mapping[str, Any]) -> str:
-    parts = [f"## system\n\n{prompt.get('system', '')}\n", f"## user\n\n{prompt.get('user', '')}\n"]
-    for name, text in (prompt.get("components") or {}).items():
-        parts.append(f"## {name}\n\n{text}\n")
-    demos = prompt.get("demos") or []
-    parts.append("## demos\n\n" + ("".join(f"- {d}\n" for d in demos) or "(none)\n"))
-    return "\n".join(parts)
 
 
 def open_tracker(task: Any, home: Path, kind: str, params: Mapping[str, Any] | None = None,
