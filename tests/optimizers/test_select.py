@@ -138,3 +138,34 @@ def test_auto_ends_with_the_final_selection() -> None:
     assert schedule(ctx)[-1] == ("select", 1.0) and ctx.rollouts <= 400
     ctx.reflection = ctx.engine.client
     assert schedule(ctx)[-1] == ("select", 1.0)
+
+
+def test_fresh_examples_count_each_label_as_much_as_val_does() -> None:
+    """Train is 4/5 "a", val half and half: always answering "a" looks good on train only."""
+    def labelled(n: int, split: str, share_a: float) -> list[dict[str, str]]:
+        return [{"text": f"{split} item {i}", "label": "a" if i < n * share_a else "b"}
+                for i in range(n)]
+
+    def answer(request: Request) -> str:
+        split, number = item(last_user(request))
+        if system_of(request) == "ALWAYS_A":
+            return "a"
+        truth = "a" if (split == "train" and number < 40) or (split == "val" and number < 10) \
+            else "b"
+        return truth if number % 5 < 3 else ("b" if truth == "a" else "a")  # 3 in 5 right
+
+    task = honed.Task(name="select", model="fake", prompt={"system": "Answer.", "user": "{text}"},
+                      data={"train": labelled(50, "train", 0.8),
+                            "val": labelled(20, "val", 0.5), "test": rows(2, "test")},
+                      evals=[{"type": "exact_match", "expected": "{label}"}])
+
+    async def go() -> str:
+        async with open_search(task, load_splits(task), SearchOptions(),
+                               model=FakeModel(answer)) as ctx:
+            seed = task.seed_candidate()
+            ctx.record(await ctx.evaluate(seed, "val"), accepted=True, phase="seed")
+            await try_systems(ctx, seed, ["ALWAYS_A"])
+            assert ctx.best is not None
+            return ctx.best.candidate.system
+
+    assert asyncio.run(go()) == "Answer."  # 0.8 on train unweighted, 0.5 weighted, seed 0.6
