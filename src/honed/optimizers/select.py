@@ -5,8 +5,9 @@ Picking the top of many candidates by a small val split favours the one that got
 candidates by val, and the task's seed prompt, on train examples that none of them shows as a
 demo, with the calls left, and keeps the one that scores best on those fresh examples alone: val
 chose the finalists, so only examples that played no part in choosing them judge them without
-bias. The seed stays in the race and wins ties, so a search that only found val noise gives the
-seed back.
+bias. The seed stays in the race, and another candidate wins only if it beats the seed there by
+more than one standard error of the paired difference, so a search that only found val noise
+gives the seed back.
 
 Train's label mix often differs from val's (and from what the prompt will meet), and a prompt
 that leans towards a frequent train label would look better on train than it is. For tasks with
@@ -16,6 +17,7 @@ in val (add-one smoothed).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from honed.optimizers.mutations import target_of, task_labels
 from honed.types import Candidate, Example
 
 MIN_POOL = 10  # fewer fresh examples than this would not change the choice reliably
+Z = 1.0  # standard errors a finalist must beat the seed by on the fresh examples
 
 
 @dataclass
@@ -39,17 +42,20 @@ class FinalSelect:
         if len(entrants) < 2 or not pool:
             return
         weights = label_weights(ctx, pool)
-        fresh = {}
-        for scored in entrants:
-            on_pool = await ctx.evaluate(scored.candidate, "train", pool, origin=self.name)
-            fresh[scored.candidate.id] = weighted(on_pool, weights)
-        seed_first = sorted(entrants, key=lambda s: s.candidate.id != seed.id)
-        winner = max(seed_first, key=lambda s: fresh[s.candidate.id])  # first wins ties
+        fresh = {s.candidate.id: await ctx.evaluate(s.candidate, "train", pool, origin=self.name)
+                 for s in entrants}
+        base = fresh[seed.id]
+        proven = [s for s in entrants if s.candidate.id != seed.id
+                  and lower_bound(fresh[s.candidate.id], base, weights) > 0]
+        winner = max(proven, key=lambda s: weighted(fresh[s.candidate.id], weights),
+                     default=next(s for s in entrants if s.candidate.id == seed.id))
         best = ctx.best
         if best is not None and winner.candidate.id != best.candidate.id:
             ctx.choose(winner, phase=self.name, note=(
-                f"best on {len(pool)} unused train examples: {fresh[winner.candidate.id]:.3f} "
-                f"vs {fresh[best.candidate.id]:.3f} for the best on val"))
+                f"on {len(pool)} unused train examples: "
+                f"{weighted(fresh[winner.candidate.id], weights):.3f} vs "
+                f"{weighted(fresh[best.candidate.id], weights):.3f} for the best on val"
+                + ("" if proven else "; no candidate beat the seed clearly")))
 
     def entrants(self, ctx: SearchContext, seed: Candidate) -> list[Scored]:
         """The top ``finalists`` distinct candidates by val objective, and the seed."""
@@ -95,3 +101,18 @@ def weighted(scored: Scored, weights: Mapping[str, float] | None) -> float:
     total = sum(weights[i] for i in scores)
     mean = sum(weights[i] * s for i, s in scores.items()) / total if total else scored.score
     return mean + (scored.objective - scored.score)
+
+
+def lower_bound(a: Scored, b: Scored, weights: Mapping[str, float] | None) -> float:
+    """The (weighted) mean of ``a - b`` per example, less ``Z`` standard errors."""
+    ids = [i for i in a.per_example if i in b.per_example]
+    if not ids:
+        return float("-inf")
+    w = [weights[i] if weights is not None else 1.0 for i in ids]
+    d = [a.per_example[i] - b.per_example[i] for i in ids]
+    total = sum(w)
+    mean = sum(wi * di for wi, di in zip(w, d, strict=True)) / total
+    var = sum(wi * (di - mean) ** 2 for wi, di in zip(w, d, strict=True)) / total
+    n_eff = total ** 2 / sum(wi * wi for wi in w)
+    penalty = (a.objective - a.score) - (b.objective - b.score)
+    return mean + penalty - Z * math.sqrt(var / n_eff)
