@@ -5,16 +5,18 @@
         [--val 40] [--test 150] [--out benchmarks/results]
 
 For each dataset it samples val/test from ../shared/datasets (never copied into the
-repository) into a temporary folder, writes a task on the embedded model, and runs
+repository) into a temporary folder, writes a task on the embedded model, and runs, for each
+optimizer in its own process,
 
-    honed bench task.yaml --optimizers ... --max-calls N --seeds ... --json
+    honed bench task.yaml --optimizers NAME --max-calls N --seeds ... --json
 
 so every optimizer gets the same model, splits and call budget (DSPy's calls are counted by
 honed's engine through its local model server; the final test evaluation of seed and best is
 part of --max-calls). It keeps each dataset's table (``bench.md``), plot (``bench.png``) and raw
 report (``bench.json``) under --out and prints the tables with the machine they ran on, then a
 per-seed summary. ``--summarize`` prints that summary again from the kept ``bench.json`` files
-without running anything.
+without running anything; ``--optimizers NAME --merge`` re-runs one optimizer and keeps the
+others' kept results (same settings only).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,8 +41,8 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def run_bench(task: Path, args: argparse.Namespace, out: Path) -> dict:
-    command = [*HONED, "bench", str(task), "--optimizers", args.optimizers,
+def run_bench(task: Path, optimizer: str, args: argparse.Namespace, out: Path) -> dict:
+    command = [*HONED, "bench", str(task), "--optimizers", optimizer,
                "--max-calls", str(args.max_calls), "--seeds", args.seeds,
                "--out", str(out), "--json"]
     done = subprocess.run(command, capture_output=True, text=True, check=False,
@@ -51,13 +52,53 @@ def run_bench(task: Path, args: argparse.Namespace, out: Path) -> dict:
     return json.loads(done.stdout)
 
 
-def keep(report: dict, work: Path, dest: Path) -> None:
+def settings(args: argparse.Namespace) -> dict:
+    return {"max_calls": args.max_calls, "seeds": args.seeds, "val": args.val,
+            "test": args.test}
+
+
+def kept_runs(dest: Path, args: argparse.Namespace, fresh: set[str]) -> list[dict]:
+    """With --merge, the kept runs of the optimizers not re-run now (same settings only)."""
+    path = dest / "bench.json"
+    if not args.merge or not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("settings", settings(args)) != settings(args):
+        sys.exit(f"{path} was run with other settings: {data['settings']}; drop --merge")
+    return [r for r in data["runs"] if r["optimizer"] not in fresh]
+
+
+def keep(dataset: str, runs: list[dict], args: argparse.Namespace, dest: Path) -> None:
+    """Table, plot and raw runs of one dataset, as ``honed bench`` writes them."""
+    from honed.optimizers.bench import aggregate, markdown, plot
+
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("bench.md", "bench.png"):
-        shutil.copy(work / name, dest / name)
-    slim = {"rows": report["rows"],
-            "runs": [{k: v for k, v in r.items() if k != "pareto"} for r in report["runs"]]}
+    header = (f"{dataset} · model local · max {args.max_calls} calls · "
+              f"seeds {', '.join(args.seeds.split(','))}")
+    rows = aggregate(runs)
+    (dest / "bench.md").write_text(markdown(rows, f"**{header}**"), encoding="utf-8")
+    plot(runs, dest / "bench.png", header)
+    slim = {"settings": settings(args), "rows": rows,
+            "runs": [{k: v for k, v in r.items() if k != "pareto"} for r in runs]}
     (dest / "bench.json").write_text(json.dumps(slim, indent=1, default=str), encoding="utf-8")
+
+
+def compare(dataset: str, args: argparse.Namespace) -> None:
+    names = args.optimizers.split(",")
+    dest = args.out / f"compare-{dataset}"
+    runs = kept_runs(dest, args, set(names))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        task = write_task(folder, dataset, args.val, args.test, 0)
+        for name in names:  # each in its own process, as a user would run it
+            runs += run_bench(task, name, args, folder / name.replace(":", "-"))["runs"]
+    order = {name: i for i, name in enumerate(DEFAULT_OPTIMIZERS.split(",") + names)}
+    runs.sort(key=lambda r: (order.get(r["optimizer"], len(order)), r["seed_value"]))
+    keep(dataset, runs, args, dest)
+    print(f"\n{dataset}: val n={args.val}, test n={args.test}, embedded SmolLM2-135M-Instruct; "
+          f"{machine()}; {time.perf_counter() - started:.0f} s\n", flush=True)
+    print((dest / "bench.md").read_text(encoding="utf-8"), flush=True)
 
 
 def summary(out: Path, datasets: list[str]) -> str:
@@ -92,6 +133,8 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=40)
     parser.add_argument("--test", type=int, default=150)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the results of optimizers not in --optimizers from --out")
     parser.add_argument("--summarize", action="store_true",
                         help="only print the per-seed summary of the kept results")
     args = parser.parse_args()
@@ -104,16 +147,7 @@ def main() -> None:
     for dataset in datasets:
         if dataset not in SEEDS:
             sys.exit(f"unknown dataset {dataset!r}: one of {', '.join(sorted(SEEDS))}")
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            task = write_task(folder, dataset, args.val, args.test, 0)
-            started = time.perf_counter()
-            report = run_bench(task, args, folder / "bench")
-            keep(report, folder / "bench", args.out / f"compare-{dataset}")
-        print(f"\n{dataset}: val n={args.val}, test n={args.test}, embedded SmolLM2-135M-Instruct; "
-              f"{machine()}; {time.perf_counter() - started:.0f} s\n", flush=True)
-        print((args.out / f"compare-{dataset}" / "bench.md").read_text(encoding="utf-8"),
-              flush=True)
+        compare(dataset, args)
     print(summary(args.out, datasets))
 
 
