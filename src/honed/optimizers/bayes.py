@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from honed.optimizers.base import Scored, SearchContext
-from honed.optimizers.fewshot import DemoSet, bootstrap, demo_cap, propose_demo_sets
+from honed.optimizers.fewshot import DemoSet, bootstrap, propose_demo_sets
 from honed.optimizers.mutate import check_positive, starting_point, val_cost
 from honed.optimizers.mutations import (
     describe_op,
@@ -78,7 +78,7 @@ class BayesSearch:
     n_trials: int | None = None
     minibatch_size: int | None = None
     full_eval_every: int = 5
-    max_demos: int | None = None  # None: see fewshot.demo_cap
+    max_demos: int = 4
     num_demo_sets: int = 8
     num_instructions: int = 24
     num_rewrites: int = 3
@@ -167,8 +167,7 @@ class BayesSearch:
         cost = len(batch) * ctx.calls_per_example()
         if batch and ctx.can_afford(cost + 2 * val_cost(ctx)):
             passed = (await bootstrap(ctx, base, batch))[1]
-        cap = demo_cap(ctx.task, ctx.examples("train"), self.max_demos)
-        return sets + propose_demo_sets(ctx.task, train, ctx.rng, max_demos=cap,
+        return sets + propose_demo_sets(ctx.task, train, ctx.rng, max_demos=self.max_demos,
                                         count=self.num_demo_sets, bootstrapped=passed,
                                         exclude=[s.ids for s in sets])
 

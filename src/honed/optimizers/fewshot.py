@@ -31,19 +31,6 @@ class DemoSet:
 
 
 # demo-set proposals --------------------------------------------------------------------------
-DEFAULT_DEMOS = 4
-MAX_LABEL_DEMOS = 8  # as many as MIPROv2's defaults (4 bootstrapped + 4 labeled)
-
-
-def demo_cap(task: Task, train: Sequence[Example], max_demos: int | None) -> int:
-    """``max_demos`` when given; else room for one demo per label on classification tasks
-    (at least 4, at most 8), and 4 otherwise."""
-    if max_demos is not None:
-        return max_demos
-    labels = task_labels(task, train)
-    return max(DEFAULT_DEMOS, min(len(labels), MAX_LABEL_DEMOS)) if labels else DEFAULT_DEMOS
-
-
 def stratified(task: Task, pool: Sequence[Example], k: int, rng: random.Random,
                labels: Sequence[str] = ()) -> tuple[str, ...]:
     """Up to ``k`` examples, round-robin over labels (each label's examples shuffled)."""
@@ -128,10 +115,9 @@ class _Screened:
 
 @dataclass(frozen=True)
 class FewShotSearch:
-    """Random search over demo sets on top of the current best prompt's text. ``max_demos``:
-    see ``demo_cap`` (None: chosen from the task's labels)."""
+    """Random search over demo sets on top of the current best prompt's text."""
 
-    max_demos: int | None = None
+    max_demos: int = 4
     num_candidates: int = 8
     validate_top: int = 3
     minibatch_size: int | None = None
@@ -145,8 +131,7 @@ class FewShotSearch:
         start = await starting_point(ctx, seed)
         base, train = start.candidate, ctx.examples("train")
         ctx.iteration += 1
-        cap = demo_cap(ctx.task, train, self.max_demos)
-        ctx.phase("fewshot", f"up to {self.num_candidates} demo sets of <= {cap}")
+        ctx.phase("fewshot", f"up to {self.num_candidates} demo sets of <= {self.max_demos}")
         batch = tuple(ex for ex in ctx.minibatch("train", self.minibatch_size)
                       if ex.id not in base.demos)
         screen_cost = len(batch) * ctx.calls_per_example()
@@ -163,8 +148,7 @@ class FewShotSearch:
     def _proposals(self, ctx: SearchContext, base: Candidate, train: Sequence[Example],
                    passed: Sequence[Example]) -> list[DemoSet]:
         pool = [ex for ex in train if ex.id not in base.demos]
-        sets = propose_demo_sets(ctx.task, pool, ctx.rng,
-                                 max_demos=demo_cap(ctx.task, train, self.max_demos),
+        sets = propose_demo_sets(ctx.task, pool, ctx.rng, max_demos=self.max_demos,
                                  count=self.num_candidates, bootstrapped=passed,
                                  exclude=[base.demos])
         return sets + ([DemoSet((), "no")] if base.demos else [])

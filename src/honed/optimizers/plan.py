@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from honed.optimizers.fewshot import demo_cap
 from honed.optimizers.run import OptimizeOptions, search_limits, test_reserve
 from honed.providers.fake import count_tokens
 from honed.providers.pricing import cost_usd
@@ -42,8 +41,7 @@ def plan(task: Task, options: OptimizeOptions) -> dict[str, Any]:
     n_val = len(splits.val)
     low_calls = n_val + reserve // 2
     high_calls = (limits.max_calls + reserve) if limits.max_calls is not None else None
-    tin_lo, tin_hi = _tokens_per_call(task, splits.train,
-                                      demo_cap(task, splits.train, None))
+    tin_lo, tin_hi = _tokens_per_call(task, splits.train, 4)
     out_hi = task.model.max_tokens
     if task.output and task.output.choices:
         out_hi = max(count_tokens(c) for c in task.output.choices) + 1
