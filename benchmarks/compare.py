@@ -14,9 +14,9 @@ so every optimizer gets the same model, splits and call budget (DSPy's calls are
 honed's engine through its local model server; the final test evaluation of seed and best is
 part of --max-calls). It keeps each dataset's table (``bench.md``), plot (``bench.png``) and raw
 report (``bench.json``) under --out and prints the tables with the machine they ran on, then a
-per-seed summary. ``--summarize`` prints that summary again from the kept ``bench.json`` files
-without running anything; ``--optimizers NAME --merge`` re-runs one optimizer and keeps the
-others' kept results (same settings only).
+per-seed summary. ``--summarize`` writes the tables and plots again from the kept
+``bench.json`` files and prints the summary, without running anything; ``--optimizers NAME
+--merge`` re-runs one optimizer and keeps the others' kept results (same settings only).
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def keep(dataset: str, runs: list[dict], args: argparse.Namespace, dest: Path) -
     from honed.optimizers.bench import aggregate, markdown, plot
 
     dest.mkdir(parents=True, exist_ok=True)
+    order = list(dict.fromkeys(DEFAULT_OPTIMIZERS.split(",") + [r["optimizer"] for r in runs]))
+    runs = sorted(runs, key=lambda r: (order.index(r["optimizer"]), r["seed_value"]))
     header = (f"{dataset} · model local · max {args.max_calls} calls · "
               f"seeds {', '.join(args.seeds.split(','))}")
     rows = aggregate(runs)
@@ -81,6 +83,15 @@ def keep(dataset: str, runs: list[dict], args: argparse.Namespace, dest: Path) -
     slim = {"settings": settings(args), "rows": rows,
             "runs": [{k: v for k, v in r.items() if k != "pareto"} for r in runs]}
     (dest / "bench.json").write_text(json.dumps(slim, indent=1, default=str), encoding="utf-8")
+
+
+def rerender(dataset: str, args: argparse.Namespace) -> None:
+    """Table and plot again from the kept runs (with the settings they were run with)."""
+    dest = args.out / f"compare-{dataset}"
+    if (dest / "bench.json").exists():
+        data = json.loads((dest / "bench.json").read_text(encoding="utf-8"))
+        kept = argparse.Namespace(**{**vars(args), **data.get("settings", {})})
+        keep(dataset, data["runs"], kept, dest)
 
 
 def compare(dataset: str, args: argparse.Namespace) -> None:
@@ -93,8 +104,6 @@ def compare(dataset: str, args: argparse.Namespace) -> None:
         task = write_task(folder, dataset, args.val, args.test, 0)
         for name in names:  # each in its own process, as a user would run it
             runs += run_bench(task, name, args, folder / name.replace(":", "-"))["runs"]
-    order = {name: i for i, name in enumerate(DEFAULT_OPTIMIZERS.split(",") + names)}
-    runs.sort(key=lambda r: (order.get(r["optimizer"], len(order)), r["seed_value"]))
     keep(dataset, runs, args, dest)
     print(f"\n{dataset}: val n={args.val}, test n={args.test}, embedded SmolLM2-135M-Instruct; "
           f"{machine()}; {time.perf_counter() - started:.0f} s\n", flush=True)
@@ -136,10 +145,12 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true",
                         help="keep the results of optimizers not in --optimizers from --out")
     parser.add_argument("--summarize", action="store_true",
-                        help="only print the per-seed summary of the kept results")
+                        help="only re-render tables/plots and print the summary of kept results")
     args = parser.parse_args()
     datasets = args.datasets.split(",")
     if args.summarize:
+        for dataset in datasets:
+            rerender(dataset, args)
         print(summary(args.out, datasets))
         return
     os.environ.setdefault("HONED_FORBID_NETWORK", "1")
