@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 import honed
 from honed.engine.budget import Limits
-from honed.errors import BudgetExhausted, ConfigError
-from honed.optimizers.base import Optimizer, Scored
+from honed.errors import ConfigError
+from honed.optimizers.base import Optimizer
 from honed.optimizers.bayes import MINIBATCH_SPLIT, BayesSearch
 from honed.optimizers.registry import build_optimizer
-from honed.optimizers.session import SearchOptions, open_search
+from honed.optimizers.session import SearchOptions
+from honed.optimizers.testing import SearchOutcome, run_search
 from honed.providers.base import Request
 from honed.providers.fake import FakeModel, last_user
-from honed.task.config import load_splits
 
 WORDS = {"positive": "great", "negative": "awful", "neutral": "blue"}
 REWRITE = "Decide if the review is positive, negative or neutral. Reply with the label only."
@@ -48,36 +45,14 @@ def rewrite_only(request: Request) -> str:
     return truth(last_user(request)) if system == REWRITE else "no idea"
 
 
-@dataclass
-class Outcome:
-    seed: Scored
-    best: Scored
-    rollouts: int
-    steps: list[dict[str, Any]]
-
-
 def run(optimizer: Optimizer, script: Any = labels_and_demos, *, seed: int = 0,
-        max_calls: int | None = None, reflection: Any = None) -> Outcome:
+        max_calls: int | None = None, reflection: Any = None) -> SearchOutcome:
     task = honed.Task(name="review_sentiment", model="fake",
                       prompt={"system": "Classify the review.", "user": "{text}"},
                       data={"train": rows(24), "val": rows(24, 100), "test": rows(3, 200)},
                       evals=[{"type": "exact_match", "expected": "{label}"}])
-    splits = load_splits(task)
     options = SearchOptions(seed=seed, limits=Limits(max_calls=max_calls), minibatch_size=6)
-
-    async def go() -> Outcome:
-        async with open_search(task, splits, options, model=FakeModel(script),
-                               reflection=reflection) as ctx:
-            start = task.seed_candidate()
-            scored = await ctx.evaluate(start, "val")
-            ctx.record(scored, accepted=True, phase="seed")
-            with contextlib.suppress(BudgetExhausted):  # as the driver does
-                await optimizer.search(ctx, start)
-            assert ctx.best is not None
-            return Outcome(scored, ctx.best, ctx.engine.budget.rollouts,
-                           ctx.store.steps(ctx.run_id))
-
-    return asyncio.run(go())
+    return run_search(task, optimizer, FakeModel(script), options, reflection=reflection)
 
 
 def test_finds_the_instruction_and_demos_together() -> None:

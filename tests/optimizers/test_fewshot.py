@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 import honed
 from honed.engine.budget import Limits
-from honed.errors import BudgetExhausted, ConfigError
-from honed.optimizers.base import Optimizer, Scored
+from honed.errors import ConfigError
+from honed.optimizers.base import Optimizer
 from honed.optimizers.fewshot import FewShotSearch, propose_demo_sets, stratified
 from honed.optimizers.registry import build_optimizer
-from honed.optimizers.session import SearchOptions, open_search
+from honed.optimizers.session import SearchOptions
+from honed.optimizers.testing import SearchOutcome, run_search
 from honed.providers.base import Request
 from honed.providers.fake import FakeModel, last_user
 from honed.task.config import load_splits
@@ -49,33 +47,12 @@ def needs_demo_of_its_label(request: Request) -> str:
     return label if label in shown else "positive"
 
 
-@dataclass
-class Outcome:
-    seed: Scored
-    best: Scored
-    rollouts: int
-    steps: list[dict[str, Any]]
-
-
 def run(optimizer: Optimizer, script: Any = needs_demo_of_its_label, *, seed: int = 0,
-        max_calls: int | None = None, minibatch: int = 8) -> Outcome:
+        max_calls: int | None = None, minibatch: int = 8) -> SearchOutcome:
     task = make_task()
-    splits = load_splits(task)
     options = SearchOptions(seed=seed, limits=Limits(max_calls=max_calls),
                             minibatch_size=minibatch)
-
-    async def go() -> Outcome:
-        async with open_search(task, splits, options, model=FakeModel(script)) as ctx:
-            start = task.seed_candidate()
-            scored = await ctx.evaluate(start, "val")
-            ctx.record(scored, accepted=True, phase="seed")
-            with contextlib.suppress(BudgetExhausted):  # as the driver does
-                await optimizer.search(ctx, start)
-            assert ctx.best is not None
-            return Outcome(scored, ctx.best, ctx.engine.budget.rollouts,
-                           ctx.store.steps(ctx.run_id))
-
-    return asyncio.run(go())
+    return run_search(task, optimizer, FakeModel(script), options)
 
 
 def test_stratified_covers_every_label_first() -> None:
