@@ -1,8 +1,6 @@
 """Offline A/B tests: pure statistics on constructed data with known answers, then end to end."""
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import pytest
 from scipy import stats
@@ -21,7 +19,7 @@ from honed.lifecycle.abtest import (
     variant_stats,
     wilcoxon_signed_rank,
 )
-from honed.lifecycle.registry import PromptRef, PromptVersion
+from honed.lifecycle.registry_memory import MemoryRegistry
 from honed.task.config import load_task
 from honed.types import Candidate
 
@@ -154,38 +152,6 @@ def test_variant_stats_report_cost_and_nearest_rank_latency() -> None:
 
 
 # end to end ------------------------------------------------------------------------------------
-@dataclass
-class MemoryRegistry:
-    backend: str = "memory"
-    _versions: dict[str, list[PromptVersion]] = field(default_factory=dict)
-    _aliases: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def register(self, name: str, candidate: Candidate, *,
-                 tags: Mapping[str, str] | None = None) -> PromptVersion:
-        versions = self._versions.setdefault(name, [])
-        versions.append(PromptVersion(name, len(versions) + 1, candidate, dict(tags or {})))
-        return versions[-1]
-
-    def get(self, ref: PromptRef) -> PromptVersion:
-        number = ref.version if ref.alias is None else self.aliases(ref.name).get(ref.alias)
-        for version in self._versions.get(ref.name, []):
-            if version.version == number:
-                return version
-        raise ConfigError(f"prompt {ref} not found")
-
-    def versions(self, name: str) -> list[PromptVersion]:
-        return list(self._versions.get(name, []))
-
-    def names(self) -> list[str]:
-        return sorted(self._versions)
-
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        self._aliases.setdefault(name, {})[alias] = version
-
-    def aliases(self, name: str) -> dict[str, int]:
-        return dict(self._aliases.get(name, {}))
-
-
 TEXT = Candidate({"system": "", "user": "{text}"})  # the echo model repeats the text: wrong
 LABEL = Candidate({"system": "", "user": "{label}"})  # ... or the label: right
 ECHO = ABPlan(options=EngineOptions(model="fake"))

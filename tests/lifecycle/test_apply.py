@@ -3,8 +3,7 @@
 import asyncio
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -15,49 +14,13 @@ from honed.engine.evaluate import run_eval
 from honed.engine.session import EngineOptions
 from honed.errors import ConfigError
 from honed.lifecycle.apply import apply, apply_candidate, backup_path
-from honed.lifecycle.registry import PromptRef, PromptVersion
+from honed.lifecycle.registry_memory import MemoryRegistry
 from honed.lifecycle.specs import kind_of, needs, open_sources, resolve_spec
 from honed.optimizers.base import SearchContext
 from honed.optimizers.run import OptimizeOptions, optimize
 from honed.optimizers.session import open_store
 from honed.task.config import load_splits, load_task
 from honed.types import Candidate
-
-
-@dataclass
-class MemoryRegistry:
-    """A tiny in-memory PromptRegistry for tests."""
-
-    backend: str = "memory"
-    _versions: dict[str, list[PromptVersion]] = field(default_factory=dict)
-    _aliases: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def register(self, name: str, candidate: Candidate, *,
-                 tags: Mapping[str, str] | None = None) -> PromptVersion:
-        versions = self._versions.setdefault(name, [])
-        version = PromptVersion(name, len(versions) + 1, candidate, dict(tags or {}))
-        versions.append(version)
-        return version
-
-    def get(self, ref: PromptRef) -> PromptVersion:
-        number = ref.version if ref.alias is None else self.aliases(ref.name).get(ref.alias)
-        for version in self._versions.get(ref.name, []):
-            if version.version == number:
-                return version
-        raise ConfigError(f"prompt {ref} not found in the registry")
-
-    def versions(self, name: str) -> list[PromptVersion]:
-        return list(self._versions.get(name, []))
-
-    def names(self) -> list[str]:
-        return sorted(self._versions)
-
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        self._aliases.setdefault(name, {})[alias] = version
-
-    def aliases(self, name: str) -> dict[str, int]:
-        return dict(self._aliases.get(name, {}))
-
 
 TASK = """\
 # Sentiment task: a comment that must survive

@@ -2,7 +2,8 @@
 
 Two backends behind one protocol: MLflow's prompt registry (MLflow 3.x GenAI) when MLflow is
 installed and tracking is on, and honed's local SQLite registry otherwise. The same CLI works
-with both. References: ``NAME@ALIAS`` or ``NAME/VERSION``.
+with both (``registry_memory.MemoryRegistry`` keeps one in memory). References: ``NAME@ALIAS`` or
+``NAME/VERSION``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,44 @@
+"""An in-memory prompt registry: the ``PromptRegistry`` protocol with nothing stored on disk,
+for tests and for embedding honed where a registry is not wanted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from honed.errors import ConfigError
+from honed.lifecycle.registry import PromptRef, PromptVersion
+from honed.types import Candidate
+
+
+@dataclass
+class MemoryRegistry:
+    backend: str = "memory"
+    _versions: dict[str, list[PromptVersion]] = field(default_factory=dict)
+    _aliases: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def register(self, name: str, candidate: Candidate, *,
+                 tags: Mapping[str, str] | None = None) -> PromptVersion:
+        versions = self._versions.setdefault(name, [])
+        version = PromptVersion(name, len(versions) + 1, candidate, dict(tags or {}))
+        versions.append(version)
+        return version
+
+    def get(self, ref: PromptRef) -> PromptVersion:
+        number = ref.version if ref.alias is None else self.aliases(ref.name).get(ref.alias)
+        for version in self._versions.get(ref.name, []):
+            if version.version == number:
+                return version
+        raise ConfigError(f"prompt {ref} not found in the registry")
+
+    def versions(self, name: str) -> list[PromptVersion]:
+        return list(self._versions.get(name, []))
+
+    def names(self) -> list[str]:
+        return sorted(self._versions)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self._aliases.setdefault(name, {})[alias] = version
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return dict(self._aliases.get(name, {}))
