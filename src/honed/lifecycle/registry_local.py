@@ -12,13 +12,10 @@ import re
 import sqlite3
 import time
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from pathlib import Path
 
 from honed.errors import ConfigError
 from honed.lifecycle.registry import PromptRef, PromptVersion
-from honed.tracking import sqlite
-from honed.tracking.sqlite import migrate
+from honed.tracking.sqlite import MigratedStore
 from honed.types import Candidate, canonical_json
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -73,22 +70,11 @@ def missing(name: str, *, alias: str | None = None, version: int | None = None,
     return ConfigError(f"no prompt named {name!r} in the registry", field=name, fix=LIST_FIX)
 
 
-class LocalRegistry:
+class LocalRegistry(MigratedStore):
     backend = "local"
+    MIGRATIONS = MIGRATIONS
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = sqlite.connect(path)
-        migrate(self._db, MIGRATIONS)
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return sqlite.transaction(self._db)
-
-    def applied_migrations(self) -> list[str]:
-        return sqlite.applied(self._db)
-
-    def close(self) -> None:
-        self._db.close()
 
     # protocol ---------------------------------------------------------------------------------
     def register(self, name: str, candidate: Candidate, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 
@@ -46,3 +46,23 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[tuple[str, str]]) -> No
 
 def applied(db: sqlite3.Connection) -> list[str]:
     return [r[0] for r in db.execute("SELECT name FROM migrations ORDER BY name")]
+
+
+class MigratedStore:
+    """A SQLite file opened with ``connect`` and brought up to date with ``MIGRATIONS``."""
+
+    MIGRATIONS: Sequence[tuple[str, str]] = ()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = connect(path)
+        migrate(self._db, self.MIGRATIONS)
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
+
+    def applied_migrations(self) -> list[str]:
+        return applied(self._db)
+
+    def close(self) -> None:
+        self._db.close()

@@ -10,13 +10,10 @@ import json
 import sqlite3
 import time
 import uuid
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from honed.tracking import sqlite
-from honed.tracking.sqlite import migrate
+from honed.tracking.sqlite import MigratedStore
 from honed.types import Candidate, canonical_json
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -70,17 +67,9 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-class RunStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = sqlite.connect(path)
-        migrate(self._db, MIGRATIONS)
+class RunStore(MigratedStore):
+    MIGRATIONS = MIGRATIONS
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return sqlite.transaction(self._db)
-
-    def applied_migrations(self) -> list[str]:
-        return sqlite.applied(self._db)
 
     # runs ---------------------------------------------------------------------------------
     def create_run(self, run_id: str, *, kind: str, task: str, task_path: str | None,
@@ -168,8 +157,6 @@ class RunStore:
         names = [d[0] for d in cursor.description]
         return [{k: r[k] for k in names if k not in ("run_id", "created")} for r in cursor]
 
-    def close(self) -> None:
-        self._db.close()
 
 
 def _run_row(row: sqlite3.Row) -> RunRow:
