@@ -2,7 +2,7 @@
 
     python benchmarks/prefix_batching.py [--n 100] [--threads 2] [--batch-size 16]
         [--max-tokens 16] [--modes choices,free,explain] [--flash-attn on|off] [--abba]
-        [--noise-floor]
+        [--noise-floor] [--gpu-layers N] [--versus-cpu] [--model PATH.gguf]
 
 Builds a realistic classification prompt (label definitions, rules and one demo per label from
 the train split, about 330 shared tokens) and puts ``--n`` tweets from tweeteval-emotion's test
@@ -20,7 +20,10 @@ so outputs run to about max_tokens). It reports wall and CPU times, the speedup 
 the two give the same text. ``--abba`` times one-at-a-time, batched, batched, one-at-a-time
 and sums each, which cancels a linear drift in the machine's load. ``--noise-floor`` also runs
 one at a time with another thread count: llama.cpp's numerics depend on it too, which shows
-what agreement to expect. The machine is shared and noisy: compare ratios, not absolute numbers.
+what agreement to expect. ``--gpu-layers N`` offloads N layers (-1: all) to the GPU of a CUDA (or
+other GPU) build of llama-cpp-python, and ``--versus-cpu`` then also runs one at a time on the CPU
+and reports how often the GPU's answers equal the CPU's. The machine is shared and noisy: compare
+ratios, not absolute numbers.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from honed.providers.local_batch import BatchSettings
 from honed.task.task import ModelConfig
 from honed.types import Message
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "tweeteval-emotion"
+DATA = Path(os.environ.get("HONED_DATASETS")
+            or Path(__file__).resolve().parents[2] / "shared" / "datasets") / "tweeteval-emotion"
 LABELS = ("anger", "joy", "optimism", "sadness")
 ONE_LABEL = "Answer with exactly one label in lowercase and nothing else."
 EXPLAIN = "Answer with the label, then say why in one short sentence."
@@ -130,6 +134,12 @@ def agreement(a: Sequence[Completion], b: Sequence[Completion]) -> str:
     return f"{same}/{len(a)} = {same / len(a):.0%}"
 
 
+def gpu_offload() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
 def machine_info(threads: int) -> str:
     import llama_cpp
 
@@ -166,8 +176,14 @@ def run_mode(model: LocalModel, mode: str, args: argparse.Namespace,
         print(f"  differs: {a[:60]!r} vs batched {b[:60]!r}")
     if floor is not None:
         t_floor, _, ref = one_at_a_time(floor, requests)
-        print(f"noise floor   : one at a time with n_threads={floor.cfg.n_threads} vs "
-              f"{model.cfg.n_threads}: {agreement(seq, ref)} identical ({t_floor:.1f} s)")
+        print(f"{floor_name(floor, model):14s}: one at a time: {agreement(seq, ref)} identical "
+              f"({t_floor:.1f} s, {t_floor / (t_seq / runs):.2f}x this model's time)")
+
+
+def floor_name(floor: LocalModel, model: LocalModel) -> str:
+    if floor.cfg.n_gpu_layers != model.cfg.n_gpu_layers:
+        return f"vs CPU (n_gpu_layers={floor.cfg.n_gpu_layers})"
+    return f"noise floor (n_threads={floor.cfg.n_threads} vs {model.cfg.n_threads})"
 
 
 def main() -> None:
@@ -180,19 +196,26 @@ def main() -> None:
     parser.add_argument("--flash-attn", choices=("on", "off"), default="on")
     parser.add_argument("--abba", action="store_true")
     parser.add_argument("--noise-floor", action="store_true")
+    parser.add_argument("--gpu-layers", type=int, default=0)
+    parser.add_argument("--versus-cpu", action="store_true")
+    parser.add_argument("--model", type=Path, help="a GGUF file (default: the embedded model)")
     args = parser.parse_args()
 
     options = LocalOptions(flash_attn=args.flash_attn == "on",
                            batch=BatchSettings(max_sequences=args.batch_size))
     started = time.perf_counter()
-    model = LocalModel(ModelConfig(n_threads=args.threads), options=options)
+    cfg = ModelConfig(n_threads=args.threads, n_gpu_layers=args.gpu_layers)
+    model = LocalModel(cfg, args.model, options=options)
     print(f"# prefix batching benchmark\n{machine_info(args.threads)}")
-    print(f"flash_attn={args.flash_attn}, batch size {args.batch_size}, model load "
-          f"{time.perf_counter() - started:.2f} s")
+    print(f"flash_attn={args.flash_attn}, batch size {args.batch_size}, n_gpu_layers="
+          f"{args.gpu_layers} (GPU offload supported by this build: {gpu_offload()}), model "
+          f"load {time.perf_counter() - started:.2f} s")
     floor = None
-    if args.noise_floor:
+    if args.versus_cpu:
+        floor = LocalModel(ModelConfig(n_threads=args.threads), args.model, options=options)
+    elif args.noise_floor:
         other = 1 if args.threads != 1 else 2
-        floor = LocalModel(ModelConfig(n_threads=other), options=options)
+        floor = LocalModel(ModelConfig(n_threads=other), args.model, options=options)
     for mode in args.modes.split(","):
         run_mode(model, mode, args, floor)
     print(f"\nload avg at end: {load()}")
