@@ -211,11 +211,9 @@ def main() -> None:
           f"{args.gpu_layers} (GPU offload supported by this build: {gpu_offload()}), model "
           f"load {time.perf_counter() - started:.2f} s")
     floor = None
-    if args.versus_cpu:
-        floor = LocalModel(ModelConfig(n_threads=args.threads), args.model, options=options)
-    elif args.noise_floor:
-        other = 1 if args.threads != 1 else 2
-        floor = LocalModel(ModelConfig(n_threads=other), args.model, options=options)
+    if args.versus_cpu or args.noise_floor:  # the same model on the CPU, or at other threads
+        threads = args.threads if args.versus_cpu else (1 if args.threads != 1 else 2)
+        floor = LocalModel(ModelConfig(n_threads=threads), args.model, options=options)
     for mode in args.modes.split(","):
         run_mode(model, mode, args, floor)
     print(f"\nload avg at end: {load()}")
