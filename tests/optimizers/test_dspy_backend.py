@@ -106,7 +106,7 @@ class Outcome:
 
 
 def run(optimizer: Optimizer, *, max_calls: int | None, script: Any = scripted,
-        reflection: FakeModel | None = None, batching: bool = False) -> Outcome:
+        reflection: FakeModel | None = None, batching: bool = False, seed: int = 0) -> Outcome:
     task = make_task()
     splits = load_splits(task)
     model = FakeBatchModel(script) if batching else FakeModel(script)
@@ -119,7 +119,7 @@ def run(optimizer: Optimizer, *, max_calls: int | None, script: Any = scripted,
             marks[event.candidate_id] = len(model.calls) - marks[event.candidate_id]
 
     async def go() -> Outcome:
-        options = SearchOptions(limits=Limits(max_calls=max_calls))
+        options = SearchOptions(seed=seed, limits=Limits(max_calls=max_calls))
         async with open_search(task, splits, options, model=model, reflection=reflection,
                                callbacks=[watch]) as ctx:
             start = task.seed_candidate()
@@ -214,6 +214,14 @@ def test_bootstrap_random_search_finds_demos() -> None:
     assert len(points) >= 2 and all(p["n"] == 6 and not p["accepted"] for p in points)
     assert [p["rollouts"] for p in points] == sorted(p["rollouts"] for p in points)
     assert points[-1]["best_so_far"] == 1.0
+
+
+@needs_dspy
+def test_bootstrap_random_search_depends_on_the_run_seed_alone() -> None:
+    demos = {seed: run(DspyBootstrapRS(), max_calls=60, seed=seed).best.candidate.demos
+             for seed in (0, 1, 2)}
+    assert run(DspyBootstrapRS(), max_calls=60, seed=1).best.candidate.demos == demos[1]
+    assert len(set(demos.values())) > 1, demos  # seeds shuffle the trainset it samples from
 
 
 @needs_dspy
