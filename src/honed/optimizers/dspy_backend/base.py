@@ -1,11 +1,20 @@
 """What the DSPy optimizers share: serving honed's models to DSPy, running DSPy in a worker
-thread within the budget, and verifying and recording its result."""
+thread within the budget, and verifying and recording its result.
+
+DSPy gets the trainset shuffled with the run's seed. Its few-shot candidates depend on the
+trainset's order, not on a seed: the labeled-only set is a fixed sample of it and the unshuffled
+bootstrap takes its first examples (in MIPROv2 as in BootstrapFewShotWithRandomSearch, which
+takes no seed at all). With the file's order every seed would share those sets, and several
+seeds would understate DSPy's spread; shuffled, a seed gives one result, as it does for honed's
+own optimizers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -141,7 +150,8 @@ class _DspyOptimizer:
         threads = self.num_threads or (MAX_THREADS if client.supports_batch
                                        else min(MAX_THREADS, max(1, client.concurrency)))
         setup = _Setup(dspy, runtime, program_cls(runtime, signature, demos),
-                       [spec.example(dspy, ex) for ex in train],
+                       [spec.example(dspy, ex)
+                        for ex in random.Random(ctx.seed).sample(train, len(train))],
                        [spec.example(dspy, ex) for ex in val], task_lm, prompt_lm, metric,
                        None if left is None else max(0, left), ctx.seed, threads,
                        ctx.calls_per_example())

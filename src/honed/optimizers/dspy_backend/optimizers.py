@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 from typing import Any
 
 from honed.errors import ConfigError
@@ -128,11 +127,9 @@ class DspyBootstrapRS(_DspyOptimizer):
     """DSPy BootstrapFewShotWithRandomSearch: bootstrapped demo sets, the best on val wins.
 
     ``num_candidate_programs`` (besides zero-shot, labeled-only and unshuffled) fits the budget:
-    each costs a bootstrap on train plus one val evaluation. The optimizer takes no seed: its
-    programs depend only on the order of the trainset (labeled-only takes a fixed sample of it,
-    and the unshuffled bootstrap its first examples). The trainset is therefore shuffled with the
-    run's seed, so that a seed gives one result and several seeds show its spread, as they do
-    for every other optimizer.
+    each costs a bootstrap on train plus one val evaluation. It takes no seed of its own: its
+    programs depend on the trainset's order alone, which the shared setup shuffles with the
+    run's seed.
     """
 
     name = "dspy:bootstrap-rs"
@@ -160,6 +157,5 @@ class DspyBootstrapRS(_DspyOptimizer):
             s.metric, max_bootstrapped_demos=self.max_bootstrapped_demos,
             max_labeled_demos=self.max_labeled_demos, num_candidate_programs=count,
             num_threads=s.threads)
-        trainset = random.Random(s.seed).sample(s.trainset, len(s.trainset))
-        program = optimizer.compile(s.student, trainset=trainset, valset=s.valset)
-        return program, f"num_candidate_programs={count}, trainset shuffled with seed {s.seed}"
+        program = optimizer.compile(s.student, trainset=s.trainset, valset=s.valset)
+        return program, f"num_candidate_programs={count}"
