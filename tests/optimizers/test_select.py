@@ -12,9 +12,9 @@ from typing import Any
 import honed
 from honed.engine.budget import Limits
 from honed.errors import BudgetExhausted
-from honed.optimizers.auto import AutoSearch, schedule
+from honed.optimizers.auto import SMALL, AutoSearch, schedule
 from honed.optimizers.base import SearchContext
-from honed.optimizers.select import FinalSelect
+from honed.optimizers.select import FinalSelect, label_mix
 from honed.optimizers.session import SearchOptions, open_search
 from honed.providers.base import Request
 from honed.providers.fake import FakeModel, last_user
@@ -140,12 +140,40 @@ def test_auto_ends_with_the_final_selection() -> None:
     assert schedule(ctx)[-1] == ("select", 1.0)
 
 
+def test_a_small_budget_goes_to_demo_search_and_the_final_selection() -> None:
+    # val costs 10 calls; 100 calls leave fewer than SMALL_BUDGET val evaluations
+    out = run(lambda c, s: AutoSearch().search(c, s), max_calls=100)
+    assert schedule(out.ctx) == SMALL and out.ctx.rollouts <= 100
+    phases = {step["phase"] for step in out.steps}
+    assert {"bootstrap", "screen", "validate"} <= phases and "trial" not in phases
+
+
+def labelled(n: int, split: str, share_a: float) -> list[dict[str, str]]:
+    return [{"text": f"{split} item {i}", "label": "a" if i < n * share_a else "b"}
+            for i in range(n)]
+
+
+def mix_of(train_share_a: float, val_share_a: float) -> dict[str | None, int]:
+    task = honed.Task(name="mix", model="fake", prompt={"system": "Answer.", "user": "{text}"},
+                      data={"train": labelled(50, "train", train_share_a),
+                            "val": labelled(20, "val", val_share_a), "test": rows(2, "test")},
+                      evals=[{"type": "exact_match", "expected": "{label}"}])
+
+    async def go() -> dict[str | None, int]:
+        async with open_search(task, load_splits(task), SearchOptions(),
+                               model=FakeModel(lambda request: "a")) as ctx:
+            return dict(label_mix(ctx))
+
+    return asyncio.run(go())
+
+
+def test_a_val_mix_consistent_with_trains_is_pooled_with_it() -> None:
+    assert mix_of(0.5, 0.6) == {"a": 25 + 12, "b": 25 + 8}  # val's 12/8 is noise around 1/2
+    assert mix_of(0.8, 0.5) == {"a": 10, "b": 10}  # val differs clearly: its own mix counts
+
+
 def test_fresh_examples_count_each_label_as_much_as_val_does() -> None:
     """Train is 4/5 "a", val half and half: always answering "a" looks good on train only."""
-    def labelled(n: int, split: str, share_a: float) -> list[dict[str, str]]:
-        return [{"text": f"{split} item {i}", "label": "a" if i < n * share_a else "b"}
-                for i in range(n)]
-
     def answer(request: Request) -> str:
         split, number = item(last_user(request))
         if system_of(request) == "ALWAYS_A":

@@ -7,6 +7,11 @@ joint instruction x demos search second. With a reflection model: reflective -> 
 left; a stage that uses up its share ends, and the next one begins. ``select`` spends what is
 left re-scoring the best few and the seed on unused train examples, so the winner is chosen on
 more than val alone (see ``honed.optimizers.select``).
+
+A small budget (fewer calls left than ``SMALL_BUDGET`` evaluations of val) cannot pay for every
+stage: the joint search would spend its share on minibatch trials and have nothing left to
+validate their leader, and the mutations would get less than one val evaluation. Offline, such a
+budget goes to demo search (it screens more sets and validates the best few) and to ``select``.
 """
 
 from __future__ import annotations
@@ -14,19 +19,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from honed.optimizers.base import Optimizer, SearchContext, StageExhausted
+from honed.optimizers.mutate import val_cost
 from honed.optimizers.registry import build_optimizer
 from honed.optimizers.select import FinalSelect
 from honed.types import Candidate
 
 OFFLINE = (("fewshot", 0.3), ("bayes", 0.55), ("mutate", 0.3), ("select", 1.0))
+SMALL = (("fewshot", 0.7), ("select", 1.0))
 REFLECTIVE = (("reflective", 0.4), ("pareto", 0.5), ("bayes", 0.5), ("select", 1.0))
+SMALL_BUDGET = 12  # val evaluations' worth of calls below which the offline schedule is SMALL
 
 
 def schedule(ctx: SearchContext) -> tuple[tuple[str, float], ...]:
-    stages = REFLECTIVE if ctx.reflection is not None else OFFLINE
     if len(ctx.splits.train) < 4:  # too little data for demos to be worth their calls
-        stages = tuple((name, share) for name, share in stages if name != "fewshot")
-    return stages
+        stages = REFLECTIVE if ctx.reflection is not None else OFFLINE
+        return tuple((name, share) for name, share in stages if name != "fewshot")
+    if ctx.reflection is not None:
+        return REFLECTIVE
+    left = ctx.remaining()
+    return SMALL if left is not None and left < SMALL_BUDGET * val_cost(ctx) else OFFLINE
 
 
 def stage_optimizer(name: str) -> Optimizer:

@@ -17,6 +17,8 @@ from honed.engine.client import ModelClient
 from honed.engine.results import ExampleResult, summarize
 from honed.engine.runner import Engine
 from honed.errors import BudgetExhausted, ConfigError
+from honed.optimizers.mutations import target_of, task_labels
+from honed.optimizers.sampling import proportional_sample
 from honed.providers.base import Request
 from honed.task.dataset import Splits
 from honed.task.task import Task
@@ -136,9 +138,14 @@ class SearchContext:
         return self.splits.get(split)
 
     def minibatch(self, split: str = "train", size: int | None = None) -> tuple[Example, ...]:
+        """A random minibatch; for a task with labels, one with the split's label mix."""
         pool = self.examples(split)
         size = min(size or self.minibatch_size, len(pool))
-        chosen = sorted(self.rng.sample(range(len(pool)), size))
+        if task_labels(self.task, self.splits.train):
+            chosen = proportional_sample(pool, size, lambda ex: target_of(self.task, ex),
+                                         self.rng)
+        else:
+            chosen = sorted(self.rng.sample(range(len(pool)), size))
         return tuple(pool[i] for i in chosen)
 
     # evaluation ----------------------------------------------------------------------------

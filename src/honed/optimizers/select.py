@@ -12,7 +12,8 @@ gives the seed back.
 Train's label mix often differs from val's (and from what the prompt will meet), and a prompt
 that leans towards a frequent train label would look better on train than it is. For tasks with
 labels, the fresh examples are therefore weighted so that each label counts as much as it does
-in val (add-one smoothed).
+in val (add-one smoothed), or in val and train together when their mixes are consistent (see
+``label_mix``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from honed.types import Candidate, Example
 
 MIN_POOL = 10  # fewer fresh examples than this would not change the choice reliably
 Z = 1.0  # standard errors a finalist must beat the seed by on the fresh examples
+SAME_MIX_P = 0.05  # below this p-value, val's label mix is taken to differ from train's
 
 
 @dataclass
@@ -82,15 +84,32 @@ class FinalSelect:
 
 
 def label_weights(ctx: SearchContext, pool: Sequence[Example]) -> dict[str, float] | None:
-    """Per-example weights giving each label its (smoothed) val share; None without labels."""
+    """Per-example weights giving each label its (smoothed) share of ``label_mix``; None
+    without labels."""
     labels = task_labels(ctx.task, ctx.examples("train"))
     if not labels:
         return None
-    in_val = Counter(target_of(ctx.task, ex) for ex in ctx.examples("val"))
+    mix = label_mix(ctx)
     in_pool = Counter(target_of(ctx.task, ex) for ex in pool)
-    total_val = sum(in_val.values()) + len(in_pool)
-    return {ex.id: (in_val[label] + 1) / total_val / (in_pool[label] / len(pool))
+    total = sum(mix.values()) + len(in_pool)
+    return {ex.id: (mix[label] + 1) / total / (in_pool[label] / len(pool))
             for ex in pool for label in [target_of(ctx.task, ex)]}
+
+
+def label_mix(ctx: SearchContext) -> Counter[str | None]:
+    """The label counts the prompt is judged by: val's, pooled with train's when a test of
+    homogeneity finds the two mixes consistent (p >= ``SAME_MIX_P``). A small val's mix is
+    mostly noise then (40 examples of ten labels can hold nine of one), and train's many
+    examples steady it; a val that differs clearly from train is taken at its word."""
+    in_val = Counter(target_of(ctx.task, ex) for ex in ctx.examples("val"))
+    in_train = Counter(target_of(ctx.task, ex) for ex in ctx.examples("train"))
+    labels = sorted(set(in_val) | set(in_train), key=str)
+    if len(labels) < 2 or not in_val:
+        return in_val
+    from scipy.stats import chi2_contingency
+
+    table = [[in_train[label] for label in labels], [in_val[label] for label in labels]]
+    return in_val + in_train if chi2_contingency(table).pvalue >= SAME_MIX_P else in_val
 
 
 def weighted(scored: Scored, weights: Mapping[str, float] | None) -> float:
