@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from honed.engine.client import ModelClient
@@ -132,6 +133,11 @@ class SearchContext:
             raise (StageExhausted if stage else BudgetExhausted)(reason, f"needs {n} calls")
 
     # data ----------------------------------------------------------------------------------
+    @cached_property
+    def labels(self) -> tuple[str, ...]:
+        """The task's labels (none for a free-form task), derived once from its train split."""
+        return task_labels(self.task, self.splits.train)
+
     def examples(self, split: str) -> tuple[Example, ...]:
         if split == "test":
             raise ConfigError("the search may not evaluate on test", field="split")
@@ -141,7 +147,7 @@ class SearchContext:
         """A random minibatch; for a task with labels, one with the split's label mix."""
         pool = self.examples(split)
         size = min(size or self.minibatch_size, len(pool))
-        if task_labels(self.task, self.splits.train):
+        if self.labels:
             chosen = proportional_sample(pool, size, lambda ex: target_of(self.task, ex),
                                          self.rng)
         else:

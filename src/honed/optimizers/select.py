@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from honed.optimizers.base import Scored, SearchContext
-from honed.optimizers.mutations import target_of, task_labels
+from honed.optimizers.mutations import target_of
 from honed.types import Candidate, Example
 
 MIN_POOL = 10  # fewer fresh examples than this would not change the choice reliably
@@ -86,8 +86,7 @@ class FinalSelect:
 def label_weights(ctx: SearchContext, pool: Sequence[Example]) -> dict[str, float] | None:
     """Per-example weights giving each label its (smoothed) share of ``label_mix``; None
     without labels."""
-    labels = task_labels(ctx.task, ctx.examples("train"))
-    if not labels:
+    if not ctx.labels:
         return None
     mix = label_mix(ctx)
     in_pool = Counter(target_of(ctx.task, ex) for ex in pool)
