@@ -40,3 +40,44 @@ def test_optimization_registers_its_best_prompt(cli, make_task, tmp_path) -> Non
     assert data["registered"]["alias"] == "candidate"
     registry = open_registry(tmp_path / "home", backend="local")
     assert registry.aliases("t")["candidate"] == data["registered"]["version"]
+
+
+def test_an_optimization_records_its_gates_and_a_blocked_version_needs_force(
+        cli, make_task, tmp_path) -> None:
+    gates = ("gates:\n"
+             "  - {metric: score, min: 0.99, action: BLOCK_DEPLOY, name: ship-quality}\n"
+             "  - {metric: regression, max: 0.5, action: WARN}\n")
+    path = make_task(make_task().read_text() + gates)
+    (tmp_path / "data" / "test.jsonl").write_text(
+        "".join(json.dumps({"text": f"new {i}", "label": "positive"}) + "\n" for i in range(6)),
+        encoding="utf-8")
+    result = cli("optimize", str(path), "--optimizer", "mutate", "--max-calls", "60", "--json")
+    assert result.returncode == 0, result.stderr
+    registered = json.loads(result.stdout)["registered"]
+    # the fake model echoes the text, so nothing matches a label on test: score 0 < 0.99
+    assert registered["gate"] == "BLOCK_DEPLOY" and registered["blocked"] == ["ship-quality"]
+    version = open_registry(tmp_path / "home", backend="local").versions("t")[-1]
+    assert version.tags["honed.gate"] == "BLOCK_DEPLOY"
+    assert version.tags["honed.blocked"] == "ship-quality"
+    number = str(registered["version"])
+    refused = cli("registry", "promote", "t", number, "--backend", "local")
+    assert refused.returncode == 3 and "ship-quality" in refused.stderr
+    forced = cli("registry", "promote", "t", number, "--backend", "local", "--force", "--json")
+    assert forced.returncode == 0 and json.loads(forced.stdout)["forced"]
+    shown = cli("optimize", str(path), "--optimizer", "mutate", "--max-calls", "60")
+    assert "gates on test: BLOCK_DEPLOY; blocked from production by ship-quality" in shown.stdout
+
+
+def test_a_version_that_passes_its_gates_is_tagged_so(cli, make_task, tmp_path) -> None:
+    gates = "gates:\n  - {metric: error_rate, max: 0.5, action: BLOCK_DEPLOY}\n"
+    path = make_task(make_task().read_text() + gates)
+    (tmp_path / "data" / "test.jsonl").write_text(
+        "".join(json.dumps({"text": f"new {i}", "label": "positive"}) + "\n" for i in range(6)),
+        encoding="utf-8")
+    result = cli("optimize", str(path), "--optimizer", "mutate", "--max-calls", "60", "--json")
+    registered = json.loads(result.stdout)["registered"]
+    assert registered["gate"] == "PASS" and registered["blocked"] == []
+    version = open_registry(tmp_path / "home", backend="local").versions("t")[-1]
+    assert version.tags["honed.gate"] == "PASS" and "honed.blocked" not in version.tags
+    promoted = cli("registry", "promote", "t", str(registered["version"]), "--backend", "local")
+    assert promoted.returncode == 0, promoted.stderr

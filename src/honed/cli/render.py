@@ -100,6 +100,11 @@ def _registry_notes(console: Any, data: dict[str, Any]) -> None:
     if reg:
         alias = f" (alias {reg['alias']})" if reg.get("alias") else ""
         console.print(f"registry: {reg['name']} version {reg['version']}{alias}")
+        if reg.get("gate"):
+            blocked = reg.get("blocked") or []
+            note = (f"; blocked from production by {', '.join(blocked)} (promote needs --force)"
+                    if blocked else "")
+            console.print(f"gates on test: {reg['gate']}{note}", highlight=False)
     for warning in data.get("warnings") or []:
         console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
 

@@ -79,6 +79,12 @@ class GateReport:
     def exit_code(self) -> int:
         return EXIT_CODES[self.outcome]
 
+    @property
+    def blocked(self) -> list[str]:
+        """Labels of the failed BLOCK_DEPLOY gates: what keeps the prompt from production."""
+        return [r.gate.label for r in self.results
+                if r.passed is False and r.gate.action == "BLOCK_DEPLOY"]
+
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "exit_code": self.exit_code, "split": self.split,
                 "candidate_id": self.candidate_id, "score": self.score,

@@ -25,6 +25,7 @@ from honed.lifecycle.registry import (
 from honed.types import Candidate
 
 BLOCKED_TAG = "honed.blocked"
+GATE_TAG = "honed.gate"  # the outcome of the task's gates on the version, when checked
 SOURCE_TAG = "honed.source"
 
 

@@ -3,6 +3,11 @@
 ``honed eval`` and ``honed optimize`` call these: MLflow runs (when tracking is on), the task's
 prompt auto-registered the first time it is evaluated, ``prompt: {registry: NAME@ALIAS}``
 resolved, and every optimization's best prompt registered as a new version under ``candidate``.
+
+A task with ``gates:`` has them checked on the best prompt's held-out test evaluation (the seed
+prompt's, on the same examples, stands in for production in a regression gate). The outcome is
+tagged on the registered version (``honed.gate``), and failed BLOCK_DEPLOY gates are recorded
+under ``honed.blocked``, which ``honed registry promote`` refuses without ``--force``.
 """
 
 from __future__ import annotations
@@ -13,10 +18,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from honed.engine.client import CallStats
 from honed.engine.evaluate import EvalRun, evaluate_task
+from honed.engine.results import summarize
+from honed.engine.runner import EvalReport
 from honed.engine.session import EngineOptions
+from honed.errors import ConfigError
+from honed.lifecycle.gates import GateReport, check_report, validate_gates
 from honed.lifecycle.registry import PromptRegistry, open_registry, require_ref
-from honed.optimizers.base import describe
+from honed.optimizers.base import Scored, describe
 from honed.optimizers.result import OptimizationResult
 from honed.optimizers.run import OptimizeOptions, optimize
 from honed.optimizers.session import open_store
@@ -101,18 +111,26 @@ async def tracked_optimize(task: Task, options: OptimizeOptions, *, home: Path,
                 store.close()
     if tracker is not None:
         info.warnings.extend(tracker.errors)
-    info.registered = _register_best(task, home, result, info)
+    info.registered = _register_best(task, home, result, options.search.seed, info)
     return result, info
 
 
-def _register_best(task: Task, home: Path, result: OptimizationResult,
+def _register_best(task: Task, home: Path, result: OptimizationResult, seed: int,
                    info: Tracked) -> dict[str, Any] | None:
-    from honed.lifecycle.promote import ensure_registered, register_candidate
+    from honed.lifecycle.promote import (
+        BLOCKED_TAG,
+        GATE_TAG,
+        ensure_registered,
+        register_candidate,
+    )
 
     data = result.to_dict()
     scores = {"honed.run_id": result.run_id, "val_score": data["best"]["val"]["score"],
               "test_score": (data["best"]["test"] or {}).get("score"),
               "test_diff": data["test_diff"]["diff"] if data["test_diff"] else None}
+    gates = _gate_best(task, result, seed, info)
+    if gates is not None:
+        scores |= {GATE_TAG: gates.outcome, BLOCKED_TAG: gates.blocked or None}
     try:
         registry = registry_for(task, home)
         ensure_registered(registry, task)
@@ -120,4 +138,31 @@ def _register_best(task: Task, home: Path, result: OptimizationResult,
     except Exception as exc:
         info.warnings.append(f"prompt registry: {type(exc).__name__}: {exc}")
         return None
-    return {"name": version.name, "version": version.version, "alias": "candidate"}
+    registered: dict[str, Any] = {"name": version.name, "version": version.version,
+                                  "alias": "candidate"}
+    if gates is not None:
+        registered |= {"gate": gates.outcome, "blocked": gates.blocked}
+    return registered
+
+
+def _gate_best(task: Task, result: OptimizationResult, seed: int,
+               info: Tracked) -> GateReport | None:
+    """The task's gates on the best prompt's test evaluation; None without gates or test."""
+    if not task.gates:
+        return None
+    if result.best_test is None:
+        info.warnings.append("gates not checked: the run has no test evaluation")
+        return None
+    try:
+        validate_gates(task, task.gates)
+    except ConfigError as exc:
+        info.warnings.append(f"gates not checked: {exc}")
+        return None
+    baseline = None if result.seed_test is None else _report(result.seed_test, seed)
+    return check_report(_report(result.best_test, seed), task.gates, production=baseline,
+                        seed=seed)
+
+
+def _report(scored: Scored, seed: int) -> EvalReport:
+    return EvalReport(scored.candidate, scored.split, scored.results,
+                      summarize(scored.results, seed=seed), CallStats(), 0.0)
