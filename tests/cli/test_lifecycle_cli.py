@@ -174,3 +174,26 @@ def test_registry_references_through_the_cli(cli, make_task) -> None:
     assert gate["outcome"] == "PASS" and gate["score"] == 1.0
     applied = run_json(cli, "apply", "t/2", str(path))
     assert applied["written"] and load_task(path).prompt.user == "{label}"
+
+
+def test_a_gate_on_a_registry_version_is_recorded_and_promote_honours_it(cli, make_task) -> None:
+    from honed.lifecycle.registry import PromptRef, open_registry
+
+    path = make_task(task_text(model="fake"))
+    registry = open_registry(Path(os.environ["HONED_HOME"]))
+    registry.register("t", Candidate({"system": "", "user": "{text}"}))  # echo: scores 0
+    block = ("--min-score", "0.5", "--action", "BLOCK_DEPLOY")
+    partial = run_json(cli, "gate", str(path), "--prompt", "t/1", *block, "--limit", "3",
+                       code=3)
+    assert partial["recorded"] is None  # a partial check is not evidence enough to record
+    blocked = cli("gate", str(path), "--prompt", "t/1", *block)
+    assert blocked.returncode == 3 and "recorded on t/1" in blocked.stdout
+    tags = open_registry(Path(os.environ["HONED_HOME"])).get(PromptRef("t", version=1)).tags
+    assert tags["honed.gate"] == "BLOCK_DEPLOY" and tags["honed.blocked"] == "score >= 0.5"
+    refused = cli("registry", "promote", "t", "1")
+    assert refused.returncode == 3 and "score >= 0.5" in refused.stderr
+    cleared = run_json(cli, "gate", str(path), "--prompt", "t/1", "--max-error-rate", "0",
+                       "--action", "BLOCK_DEPLOY")
+    assert cleared["outcome"] == "PASS" and cleared["recorded"] == "t/1"
+    promoted = run_json(cli, "registry", "promote", "t", "1")
+    assert promoted["changed"] and promoted["blocked"] == []

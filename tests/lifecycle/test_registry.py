@@ -11,6 +11,7 @@ from honed.lifecycle.promote import (
     blocked_from_tags,
     diff_versions,
     ensure_registered,
+    gate_tags,
     promote,
     register_candidate,
     rollback,
@@ -24,6 +25,7 @@ from honed.lifecycle.registry import (
     parse_ref,
 )
 from honed.lifecycle.registry_local import MIGRATIONS, LocalRegistry
+from honed.lifecycle.registry_memory import MemoryRegistry
 from honed.task.config import load_task
 from honed.types import Candidate
 
@@ -137,6 +139,28 @@ def test_blocked_promotion_needs_force(registry) -> None:
     forced = promote(registry, "p", 2, blocked=["no-regression"], force=True)
     assert forced.forced and forced.blocked == ("no-regression",)
     assert registry.aliases("p")[PRODUCTION] == 2
+
+
+def check_set_tags(registry) -> None:
+    registry.register("p", SEED, tags={"val_score": "0.5"})
+    registry.set_tags("p", 1, gate_tags("BLOCK_DEPLOY", ["min-score", "no-regression"]))
+    tags = registry.get(PromptRef("p", version=1)).tags
+    assert blocked_from_tags(tags) == ["min-score", "no-regression"]
+    registry.set_tags("p", 1, gate_tags("PASS", []))  # a later passing check clears the block
+    tags = registry.get(PromptRef("p", version=1)).tags
+    assert tags["val_score"] == "0.5" and tags["honed.gate"] == "PASS"
+    assert blocked_from_tags(tags) == []
+    assert registry.get(PromptRef("p", version=1)).candidate == SEED  # the prompt is untouched
+    with pytest.raises(ConfigError, match="p"):
+        registry.set_tags("p", 7, {"x": "y"})
+
+
+def test_set_tags_overwrites_tags_of_an_existing_version(registry) -> None:
+    check_set_tags(registry)
+
+
+def test_set_tags_in_memory() -> None:
+    check_set_tags(MemoryRegistry())
 
 
 def test_promote_and_rollback_errors(registry) -> None:

@@ -102,6 +102,7 @@ def gate_command(
     """Check quality gates (task gates: plus options). Exit 0 pass/warn, 1 fail, 3 block."""
     from honed.engine.session import EngineOptions
     from honed.lifecycle.gates import GateRun, Thresholds, run_gates
+    from honed.lifecycle.promote import record_gate
     from honed.lifecycle.specs import open_sources, resolve_spec
     from honed.task.config import load_task
 
@@ -118,8 +119,9 @@ def gate_command(
                    EngineOptions(model=model, cache=not no_cache))
     import asyncio
     report = asyncio.run(run_gates(loaded, [*loaded.gates, *cli_gates], plan))
+    recorded = record_gate(src.registry, this.meta, report) if limit is None else None
     data = {"task": loaded.name, "prompt": this.label,
-            "against": prod.label if prod else None, **report.to_dict()}
+            "against": prod.label if prod else None, **report.to_dict(), "recorded": recorded}
     if json_output:
         _json(data)
     else:
@@ -161,6 +163,9 @@ def _gate_table(data: dict[str, Any]) -> None:
     outcome = data["outcome"]
     style = _OUTCOME_STYLE[outcome]
     console.print(f"[{style}]{outcome}[/{style}] (exit {data['exit_code']})")
+    if data["recorded"]:
+        console.print(f"recorded on {data['recorded']} (tags honed.gate, honed.blocked)",
+                      highlight=False)
 
 
 # abtest -----------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 ``production`` is what ships; promoting moves it and records the version it replaced under
 ``previous-production`` so a rollback is one step. ``candidate`` marks the latest optimized
 version. Failed BLOCK_DEPLOY gates (computed by the caller, or recorded on the version in the
-tag ``honed.blocked``) refuse a promotion unless forced.
+tag ``honed.blocked`` by an optimization of a task with gates or by ``honed gate`` on a registry
+version) refuse a promotion unless forced.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from honed.errors import ConfigError, GateFailed
 from honed.lifecycle.registry import (
@@ -23,6 +24,9 @@ from honed.lifecycle.registry import (
     PromptVersion,
 )
 from honed.types import Candidate
+
+if TYPE_CHECKING:
+    from honed.lifecycle.gates import GateReport
 
 BLOCKED_TAG = "honed.blocked"
 GATE_TAG = "honed.gate"  # the outcome of the task's gates on the version, when checked
@@ -42,6 +46,23 @@ class Promotion:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "blocked": list(self.blocked)}
+
+
+def gate_tags(outcome: str, blocked: Iterable[str]) -> dict[str, str]:
+    """What a gate check records on a version: its outcome and the failed BLOCK_DEPLOY gates
+    (empty when none, which clears an earlier block)."""
+    return {GATE_TAG: outcome, BLOCKED_TAG: ",".join(blocked)}
+
+
+def record_gate(registry: PromptRegistry | None, meta: Mapping[str, Any],
+                report: GateReport) -> str | None:
+    """Record a complete gate check on the registry version it checked (``meta`` of a resolved
+    spec names it); returns ``NAME/VERSION``, or None when the prompt is not a registry
+    version or the evaluation stopped early."""
+    if registry is None or "name" not in meta or report.notes:
+        return None
+    registry.set_tags(meta["name"], meta["version"], gate_tags(report.outcome, report.blocked))
+    return f"{meta['name']}/{meta['version']}"
 
 
 def blocked_from_tags(tags: Mapping[str, str]) -> list[str]:

@@ -76,6 +76,10 @@ class PromptRegistry(Protocol):
 
     def set_alias(self, name: str, alias: str, version: int) -> None: ...
 
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags on an existing version (its prompt stays immutable)."""
+        ...
+
     def aliases(self, name: str) -> dict[str, int]: ...
 
 

@@ -124,13 +124,16 @@ class LocalRegistry(MigratedStore):
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         check_alias(alias)
-        if self._version(name, version) is None:
-            if not self._exists(name):
-                raise missing(name)
-            raise missing(name, version=version, known=[v.version for v in self.versions(name)])
+        self._require(name, version)
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO aliases VALUES (?,?,?,?)",
                        (name, alias, version, time.time()))
+
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
+        self._require(name, version)
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO version_tags VALUES (?,?,?,?)",
+                           [(name, version, str(k), str(v)) for k, v in tags.items()])
 
     def aliases(self, name: str) -> dict[str, int]:
         rows = self._db.execute("SELECT alias, version FROM aliases WHERE name=? ORDER BY alias",
@@ -138,6 +141,13 @@ class LocalRegistry(MigratedStore):
         return {r[0]: r[1] for r in rows}
 
     # helpers ----------------------------------------------------------------------------------
+    def _require(self, name: str, version: int) -> None:
+        """A ConfigError naming the prompt or the version when it is not registered."""
+        if self._version(name, version) is None:
+            if not self._exists(name):
+                raise missing(name)
+            raise missing(name, version=version, known=[v.version for v in self.versions(name)])
+
     def _exists(self, name: str) -> bool:
         return self._db.execute("SELECT 1 FROM versions WHERE name=? LIMIT 1",
                                 (name,)).fetchone() is not None

@@ -4,7 +4,7 @@ for tests and for embedding honed where a registry is not wanted."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from honed.errors import ConfigError
 from honed.lifecycle.registry import PromptRef, PromptVersion
@@ -39,6 +39,10 @@ class MemoryRegistry:
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self._aliases.setdefault(name, {})[alias] = version
+
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
+        found = self.get(PromptRef(name, version=version))
+        self._versions[name][version - 1] = replace(found, tags={**found.tags, **tags})
 
     def aliases(self, name: str) -> dict[str, int]:
         return dict(self._aliases.get(name, {}))

@@ -116,6 +116,12 @@ class MlflowRegistry:
         self._full(name, version)  # a ConfigError naming what is missing
         self._client.set_prompt_alias(name, alias, int(version))
 
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
+        self._full(name, version)
+        for key, value in tags.items():
+            if key not in RESERVED:
+                self._client.set_prompt_version_tag(name, int(version), str(key), str(value))
+
     def aliases(self, name: str) -> dict[str, int]:
         return {alias: v.version for v in self.versions(name) for alias in v.aliases}
 

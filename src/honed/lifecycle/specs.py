@@ -113,7 +113,8 @@ def _from_file(text: str, registry: PromptRegistry | None, base_task: Task | Non
         version = _need(registry, "prompt registry", ref_text).get(ref)
         return Resolved(text, "file", task, version.candidate,
                         f"{text} -> {ref} (v{version.version})",
-                        {"registry": str(ref), "version": version.version})
+                        {"registry": str(ref), "name": version.name,
+                         "version": version.version})
     return Resolved(text, "file", task, own.seed_candidate(), text, {"file": str(path)})
 
 
@@ -122,7 +123,7 @@ def _from_registry(text: str, ref: PromptRef, registry: PromptRegistry,
     version = registry.get(ref)
     label = str(ref) if ref.version is not None else f"{ref} (v{version.version})"
     return Resolved(text, "registry", base_task, version.candidate, label,
-                    {"registry": f"{version.name}/{version.version}",
+                    {"registry": f"{version.name}/{version.version}", "name": version.name,
                      "version": version.version, "backend": registry.backend})
 
 
@@ -199,6 +200,9 @@ class LazyRegistry:
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self._open().set_alias(name, alias, version)
+
+    def set_tags(self, name: str, version: int, tags: Mapping[str, str]) -> None:
+        self._open().set_tags(name, version, tags)
 
     def aliases(self, name: str) -> dict[str, int]:
         return self._open().aliases(name)

@@ -117,12 +117,7 @@ async def tracked_optimize(task: Task, options: OptimizeOptions, *, home: Path,
 
 def _register_best(task: Task, home: Path, result: OptimizationResult, seed: int,
                    info: Tracked) -> dict[str, Any] | None:
-    from honed.lifecycle.promote import (
-        BLOCKED_TAG,
-        GATE_TAG,
-        ensure_registered,
-        register_candidate,
-    )
+    from honed.lifecycle.promote import ensure_registered, gate_tags, register_candidate
 
     data = result.to_dict()
     scores = {"honed.run_id": result.run_id, "val_score": data["best"]["val"]["score"],
@@ -130,7 +125,7 @@ def _register_best(task: Task, home: Path, result: OptimizationResult, seed: int
               "test_diff": data["test_diff"]["diff"] if data["test_diff"] else None}
     gates = _gate_best(task, result, seed, info)
     if gates is not None:
-        scores |= {GATE_TAG: gates.outcome, BLOCKED_TAG: gates.blocked or None}
+        scores |= gate_tags(gates.outcome, gates.blocked)
     try:
         registry = registry_for(task, home)
         ensure_registered(registry, task)
