@@ -17,6 +17,9 @@ report (``bench.json``) under --out and prints the tables with the machine they 
 per-seed summary. ``--summarize`` writes the tables and plots again from the kept
 ``bench.json`` files and prints the summary, without running anything; ``--optimizers NAME
 --merge`` re-runs one optimizer and keeps the others' kept results (same settings only).
+``--summarize --pool DIR`` (repeatable) also pools the runs kept under other ``--out`` folders
+(more seeds, same budget and splits) and compares ``auto`` with each other optimizer, paired by
+seed: the mean difference in best test score with a t interval over seeds.
 """
 
 from __future__ import annotations
@@ -133,6 +136,64 @@ def summary(out: Path, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
+def pooled_runs(dirs: list[Path], dataset: str) -> list[dict]:
+    """The kept runs of one dataset under several --out folders (same budget and splits)."""
+    runs: list[dict] = []
+    first: dict | None = None
+    for folder in dirs:
+        path = folder / f"compare-{dataset}" / "bench.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        same = {k: v for k, v in data["settings"].items() if k != "seeds"}
+        if first is not None and same != first:
+            sys.exit(f"{path} was run with other settings ({same}, not {first}): not pooled")
+        first = same
+        runs += data["runs"]
+    return runs
+
+
+def versus(runs: list[dict], name: str, other: str) -> tuple[str, str]:
+    """``name`` minus ``other`` in best test score, paired by seed: the mean with a 95% t
+    interval over seeds, and on how many seeds ``name`` is ahead / level / behind."""
+    from scipy import stats
+
+    def best(opt: str) -> dict[int, float]:
+        return {r["seed_value"]: r["best"]["test"]["score"] for r in runs
+                if r["optimizer"] == opt}
+
+    mine, theirs = best(name), best(other)
+    diffs = [mine[s] - theirs[s] for s in sorted(mine.keys() & theirs.keys())]
+    if len(diffs) < 2:
+        return "", ""
+    mean = sum(diffs) / len(diffs)
+    low, high = stats.t.interval(0.95, len(diffs) - 1, loc=mean, scale=stats.sem(diffs)) \
+        if len(set(diffs)) > 1 else (mean, mean)
+    counts = (sum(d > 0 for d in diffs), sum(d == 0 for d in diffs), sum(d < 0 for d in diffs))
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]", " / ".join(map(str, counts))
+
+
+def pooled_summary(dirs: list[Path], datasets: list[str], name: str = "auto") -> str:
+    """Per optimizer and dataset over every pooled seed: best test per seed, mean ± sd, and
+    ``name`` against it, paired by seed."""
+    lines = [f"| dataset | optimizer | seeds | best test per seed | mean ± sd | {name} − it, "
+             f"paired by seed [95% CI] | {name} ahead / level / behind |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for dataset in datasets:
+        runs = pooled_runs(dirs, dataset)
+        for opt in dict.fromkeys(r["optimizer"] for r in runs):
+            scores = {r["seed_value"]: r["best"]["test"]["score"] for r in runs
+                      if r["optimizer"] == opt}
+            values = [scores[s] for s in sorted(scores)]
+            mean = sum(values) / len(values)
+            sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+            diff, counts = versus(runs, name, opt) if opt != name else ("", "")
+            per_seed = " / ".join(f"{v:.3f}" for v in values)
+            lines.append(f"| {dataset} | {opt} | {','.join(map(str, sorted(scores)))} | "
+                         f"{per_seed} | {mean:.3f} ± {sd:.3f} | {diff} | {counts} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="tweeteval-emotion,banking10")
@@ -146,12 +207,16 @@ def main() -> None:
                         help="keep the results of optimizers not in --optimizers from --out")
     parser.add_argument("--summarize", action="store_true",
                         help="only re-render tables/plots and print the summary of kept results")
+    parser.add_argument("--pool", type=Path, action="append", default=[],
+                        help="with --summarize, also pool the runs kept under this --out folder")
     args = parser.parse_args()
     datasets = args.datasets.split(",")
     if args.summarize:
         for dataset in datasets:
             rerender(dataset, args)
         print(summary(args.out, datasets))
+        if args.pool:
+            print("\n" + pooled_summary([args.out, *args.pool], datasets))
         return
     os.environ.setdefault("HONED_FORBID_NETWORK", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
