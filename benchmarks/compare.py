@@ -153,16 +153,18 @@ def pooled_runs(dirs: list[Path], dataset: str) -> list[dict]:
     return runs
 
 
+def best_by_seed(runs: list[dict], optimizer: str) -> dict[int, float]:
+    """One optimizer's best test score per seed."""
+    return {r["seed_value"]: r["best"]["test"]["score"] for r in runs
+            if r["optimizer"] == optimizer}
+
+
 def versus(runs: list[dict], name: str, other: str) -> tuple[str, str]:
     """``name`` minus ``other`` in best test score, paired by seed: the mean with a 95% t
     interval over seeds, and on how many seeds ``name`` is ahead / level / behind."""
     from scipy import stats
 
-    def best(opt: str) -> dict[int, float]:
-        return {r["seed_value"]: r["best"]["test"]["score"] for r in runs
-                if r["optimizer"] == opt}
-
-    mine, theirs = best(name), best(other)
+    mine, theirs = best_by_seed(runs, name), best_by_seed(runs, other)
     diffs = [mine[s] - theirs[s] for s in sorted(mine.keys() & theirs.keys())]
     if len(diffs) < 2:
         return "", ""
@@ -182,8 +184,7 @@ def pooled_summary(dirs: list[Path], datasets: list[str], name: str = "auto") ->
     for dataset in datasets:
         runs = pooled_runs(dirs, dataset)
         for opt in dict.fromkeys(r["optimizer"] for r in runs):
-            scores = {r["seed_value"]: r["best"]["test"]["score"] for r in runs
-                      if r["optimizer"] == opt}
+            scores = best_by_seed(runs, opt)
             values = [scores[s] for s in sorted(scores)]
             mean = sum(values) / len(values)
             sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
