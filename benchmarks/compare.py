@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,10 +120,7 @@ def summary(out: Path, datasets: list[str]) -> str:
     lines = ["| dataset | optimizer | best test per seed | mean diff vs seed | significant +/- "
              "| calls (mean) |", "| --- | --- | --- | --- | --- | --- |"]
     for dataset in datasets:
-        path = out / f"compare-{dataset}" / "bench.json"
-        if not path.exists():
-            continue
-        runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
+        runs = pooled_runs([out], dataset)
         for name in dict.fromkeys(r["optimizer"] for r in runs):
             mine = [r for r in runs if r["optimizer"] == name]
             tests = " / ".join(f"{r['best']['test']['score']:.3f}" for r in mine)
@@ -168,7 +166,7 @@ def versus(runs: list[dict], name: str, other: str) -> tuple[str, str]:
     diffs = [mine[s] - theirs[s] for s in sorted(mine.keys() & theirs.keys())]
     if len(diffs) < 2:
         return "", ""
-    mean = sum(diffs) / len(diffs)
+    mean = statistics.mean(diffs)
     low, high = stats.t.interval(0.95, len(diffs) - 1, loc=mean, scale=stats.sem(diffs)) \
         if len(set(diffs)) > 1 else (mean, mean)
     counts = (sum(d > 0 for d in diffs), sum(d == 0 for d in diffs), sum(d < 0 for d in diffs))
@@ -186,8 +184,8 @@ def pooled_summary(dirs: list[Path], datasets: list[str], name: str = "auto") ->
         for opt in dict.fromkeys(r["optimizer"] for r in runs):
             scores = best_by_seed(runs, opt)
             values = [scores[s] for s in sorted(scores)]
-            mean = sum(values) / len(values)
-            sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+            mean = statistics.mean(values)
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
             diff, counts = versus(runs, name, opt) if opt != name else ("", "")
             per_seed = " / ".join(f"{v:.3f}" for v in values)
             lines.append(f"| {dataset} | {opt} | {','.join(map(str, sorted(scores)))} | "
