@@ -9,7 +9,7 @@ Per-example failures are data (see ``engine.results``); only systemic failures r
     │   ├── AuthError          missing or rejected credentials (never retried)
     │   ├── RateLimitError     429 / overloaded (retried, honouring Retry-After)
     │   ├── TransportError     timeouts, connection errors, 5xx (retried)
-    │   └── BadResponseError   a response we cannot parse (not retried)
+    │   └── BadResponseError   a 200 we cannot use: not JSON, no choices, no content (retried)
     ├── BudgetExhausted        a Budget limit was reached; work done so far is kept
     └── GateFailed             a quality gate failed (CLI exit 1, or 3 for BLOCK_DEPLOY)
 """
@@ -74,7 +74,11 @@ class TransportError(ProviderError):
 
 
 class BadResponseError(ProviderError):
-    """The provider answered, but not with something we can use."""
+    """The provider answered, but not with something we can use (a body that is not JSON, no
+    choices, missing or mistyped content). Retried like a 5xx: such answers are usually a
+    proxy's or a overloaded server's, and the next try tends to succeed."""
+
+    retryable = True
 
 
 class BudgetExhausted(HonedError):

@@ -35,5 +35,15 @@ def test_summary_separates_errors_and_skips() -> None:
         ExampleResult("4", error="budget", error_kind="budget"),
     ]
     s = summarize(results)
-    assert (s.score, s.n, s.n_total, s.errors, s.skipped) == (0.5, 2, 4, 1, 1)
-    assert s.per_eval == {"em": 0.5} and s.latency_p95_s == 0.3
+    # the error counts as a failure (in n, score 0); only the budget skip is left out
+    assert (s.score, s.n, s.n_total, s.errors, s.skipped) == (1 / 3, 3, 4, 1, 1)
+    assert s.per_eval == {"em": 1 / 3} and s.latency_p95_s == 0.3
+    assert s.pass_rate == 1 / 3
+
+
+def test_a_prompt_that_makes_the_model_fail_never_scores_higher() -> None:
+    right = ExampleResult("1", "x", 1.0, True, {"em": EvalResult.of(True)})
+    wrong = ExampleResult("2", "y", 0.0, False, {"em": EvalResult.of(False)})
+    failed = ExampleResult("2", error="TransportError: boom", error_kind="provider")
+    assert summarize([right, failed]).score == summarize([right, wrong]).score == 0.5
+    assert failed.value == 0.0 and ExampleResult("3", error_kind="budget").value is None

@@ -96,10 +96,12 @@ def test_retries_are_counted_and_recover(make_task) -> None:
     assert report.stats.retries == 20 and report.stats.retry_reasons["TransportError"] == 20
 
 
-def test_provider_failures_after_retries_are_errors_not_zeros(make_task) -> None:
+def test_provider_failures_after_retries_are_counted_errors_and_failures(make_task) -> None:
     report = evaluate_with(make_task(), Flaky(failures=5), retries=1)
-    assert report.summary.errors == 10 and report.summary.n == 0
-    assert all("TransportError" in r.error for r in report.results)
+    # every row stays in n as a failure (score 0), and each is counted as an error
+    assert report.summary.errors == 10 and report.summary.n == 10
+    assert report.summary.score == 0.0 and report.summary.pass_rate == 0.0
+    assert all("TransportError" in r.error and r.value == 0.0 for r in report.results)
 
 
 def test_scorer_that_raises_is_recorded(make_task, tmp_path: Path) -> None:
@@ -111,9 +113,9 @@ def test_scorer_that_raises_is_recorded(make_task, tmp_path: Path) -> None:
     body = make_task().read_text() + "  - type: python\n    function: check.py:boom\n"
     result = run(load_task(make_task(body)), options=EngineOptions(model="fake:answer=positive"))
     summary = result.report.summary
-    assert summary.errors == 1 and summary.n == 9
+    assert summary.errors == 1 and summary.n == 10  # the errored row counts, as a failure
     bad = next(r for r in result.report.results if r.error)
-    assert "cannot judge" in bad.error and bad.score is None
+    assert "cannot judge" in bad.error and bad.score is None and bad.value == 0.0
 
 
 def test_concurrency_is_bounded(make_task) -> None:

@@ -146,7 +146,7 @@ def _gate_table(data: dict[str, Any]) -> None:
     lo, hi = data["ci95"]
     table = Table("gate", "value", "threshold", "status", "action", "detail",
                   title=f"{data['task']} · {data['split']} · score {data['score']:.3f} "
-                        f"[{lo:.3f}, {hi:.3f}] n={data['n']}")
+                        f"[{lo:.3f}, {hi:.3f}] n={data['n']} errors={data['errors']}")
     for g in data["gates"]:
         style = _STATUS_STYLE[g["status"]]
         table.add_row(g["gate"], _num(g["value"]),
@@ -157,7 +157,8 @@ def _gate_table(data: dict[str, Any]) -> None:
     if data["production"]:
         p = data["production"]
         console.print(f"production ({data['against']}): {p['score']:.3f} "
-                      f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}] n={p['n']}", highlight=False)
+                      f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}] n={p['n']} errors={p['errors']}",
+                      highlight=False)
     for note in data["notes"]:
         console.print(f"note: {note}", highlight=False)
     outcome = data["outcome"]

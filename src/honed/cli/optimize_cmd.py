@@ -106,20 +106,23 @@ def runs_list(
     render.json_out(rows) if json_output else render.runs_table(rows)
 
 
-def runs_show(run_id: Annotated[str, typer.Argument(help="run id")],
+def runs_show(run_id: Annotated[str, typer.Argument(
+                  help="run id, a unique prefix of one, or latest")],
               json_output: JsonOpt = False) -> None:
     """Show one run: result, trajectory and candidates."""
     from honed.cli import render
     from honed.errors import ConfigError
     from honed.optimizers.session import open_store
+    from honed.tracking.run_ids import resolve_run
 
     store = open_store()
-    row = store.run(run_id)
-    if row is None:
+    try:
+        row = resolve_run(store, run_id)
+        if row is None:
+            raise ConfigError(f"no run {run_id!r}", field="RUN_ID", fix="honed runs list")
+        data = {"run_id": row.id, "task": row.task, "status": row.status, "config": row.config,
+                "result": row.result, "trajectory": store.steps(row.id),
+                "candidates": store.candidates(row.id)}
+    finally:
         store.close()
-        raise ConfigError(f"no run {run_id!r}", field="RUN_ID", fix="see `honed runs list`")
-    data = {"run_id": row.id, "task": row.task, "status": row.status, "config": row.config,
-            "result": row.result, "trajectory": store.steps(run_id),
-            "candidates": store.candidates(run_id)}
-    store.close()
     render.json_out(data) if json_output else render.run_detail(data)

@@ -70,7 +70,8 @@ def eval_summary(data: dict[str, Any]) -> None:
     lo, hi = data["ci95"]
     table = Table(title=f"{data['task']} · {data['split']} · {data['model']}", show_header=False)
     rows = [
-        ("score", f"{data['score']:.3f}  (95% CI {lo:.3f}–{hi:.3f}, n={data['n']})"),
+        ("score", f"{data['score']:.3f}  (95% CI {lo:.3f}–{hi:.3f}, n={data['n']}, "
+                  f"errors={data['errors']})"),
         ("pass rate", f"{data['pass_rate']:.3f}"),
         *[(f"  {name}", f"{value:.3f}") for name, value in data["per_eval"].items()],
         ("errors", f"{data['errors']}  (format violations {data['format_violations']}, "
@@ -156,7 +157,8 @@ def _split_text(stats: dict[str, Any] | None) -> str:
     if not stats:
         return "-"
     lo, hi = stats["ci95"]
-    return f"{stats['score']:.3f} [{lo:.3f}, {hi:.3f}] n={stats['n']}"
+    return (f"{stats['score']:.3f} [{lo:.3f}, {hi:.3f}] n={stats['n']} "
+            f"errors={stats.get('errors', 0)}")
 
 
 def optimize_summary(data: dict[str, Any]) -> None:
@@ -206,9 +208,11 @@ def plan(data: dict[str, Any]) -> None:
 
 def runs_table(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("run", "task", "optimizer", "status", "best test")
+    width = max((len(row["run_id"]) for row in rows), default=3)
+    table = Table(Column("run", no_wrap=True, min_width=width), "task", "optimizer", "status",
+                  "best test")
     for row in rows:
         table.add_row(row["run_id"], row["task"], row["optimizer"] or "", row["status"],
                       _split_text(row["best_test"]))

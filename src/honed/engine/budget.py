@@ -1,12 +1,18 @@
-"""Budget: limits on calls, tokens, USD and wall time, shared by every call a run makes.
+"""Budget: hard limits on calls, tokens, USD and wall time, shared by every call a run makes.
 
-Calls are reserved *before* they start, so ``max_calls`` is never exceeded even with many calls in
-flight; tokens and cost are only known afterwards, so those limits stop new calls once reached.
+Two ledgers:
 
-``rollouts`` counts every request, cached or not. For an evaluation cache hits are free; a search
-sets ``count_cached`` so that ``max_calls`` limits rollouts: then the same seed follows the same
-trajectory whether the cache is cold or warm, and a resumed run replays its finished work for free.
-Real model calls never exceed rollouts, so the limit still bounds spend.
+- **real**: what the providers were actually asked. ``calls`` counts every request sent, retries
+  included; ``input_tokens``, ``output_tokens`` and ``cost_usd`` what those requests cost. These
+  are hard limits: a request is sent only if ``calls < max_calls`` and if its worst case (the
+  tokens already spent, plus every request in flight at its worst case, plus this one's estimated
+  input and its full ``max_tokens`` output) fits ``max_tokens`` and, priced, ``max_usd``.
+- **rollouts**: every request, cached or not, and the tokens and cost it stands for (a cache hit
+  stands for what its original call cost). For an evaluation cache hits are free. A search sets
+  ``count_cached``: then ``max_calls``, ``max_tokens`` and ``max_usd`` limit the rollout ledger,
+  which is the same whether the cache is cold or warm, or the run was resumed, so the same seed
+  follows the same trajectory and stops at the same point. The rollout ledger is never below the
+  real one (apart from failed retries, which the hard check covers), so the hard limits hold too.
 """
 
 from __future__ import annotations
@@ -25,58 +31,130 @@ class Limits:
     max_seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """A request's worst case before it is sent: estimated input tokens, all of ``max_tokens``
+    as output, and that priced."""
+
+    tokens: int = 0
+    usd: float = 0.0
+
+
 @dataclass
-class Budget:
-    limits: Limits = field(default_factory=Limits)
-    calls: int = 0
-    rollouts: int = 0
-    count_cached: bool = False
+class Ledger:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
-    started: float = field(default_factory=time.monotonic)
-    offset_s: float = 0.0  # wall time spent before a resume
-
-    @property
-    def elapsed_s(self) -> float:
-        return self.offset_s + time.monotonic() - self.started
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def add(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.cost_usd += cost_usd
+
+
+@dataclass
+class Budget:
+    limits: Limits = field(default_factory=Limits)
+    calls: int = 0  # real requests sent, retries included
+    requests: int = 0  # distinct requests that went to the provider (not served by the cache)
+    rollouts: int = 0  # every request, cached or not
+    count_cached: bool = False
+    real: Ledger = field(default_factory=Ledger)
+    charged: Ledger = field(default_factory=Ledger)  # the rollout ledger
+    started: float = field(default_factory=time.monotonic)
+    offset_s: float = 0.0  # wall time spent before a resume
+    _in_flight: Estimate = field(default_factory=Estimate)
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.offset_s + time.monotonic() - self.started
+
+    # what the limits apply to ---------------------------------------------------------------
+    @property
+    def used_calls(self) -> int:
+        return self.rollouts if self.count_cached else self.calls
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.charged if self.count_cached else self.real
+
+    # reported figures (real spend) ---------------------------------------------------------
+    @property
+    def input_tokens(self) -> int:
+        return self.real.input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.real.output_tokens
+
+    @property
+    def tokens(self) -> int:
+        return self.real.tokens
+
+    @property
+    def cost_usd(self) -> float:
+        return self.real.cost_usd
+
     def exhausted(self) -> str | None:
         """The name of the first limit reached, or None."""
-        lim = self.limits
+        lim, ledger = self.limits, self.ledger
         if lim.max_calls is not None and self.used_calls >= lim.max_calls:
             return "max_calls"
-        if lim.max_tokens is not None and self.tokens >= lim.max_tokens:
+        if lim.max_tokens is not None and ledger.tokens >= lim.max_tokens:
             return "max_tokens"
-        if lim.max_usd is not None and self.cost_usd >= lim.max_usd:
+        if lim.max_usd is not None and ledger.cost_usd >= lim.max_usd:
             return "max_usd"
         if lim.max_seconds is not None and self.elapsed_s >= lim.max_seconds:
             return "max_seconds"
         return None
 
-    @property
-    def used_calls(self) -> int:
-        return self.rollouts if self.count_cached else self.calls
+    def _refuse(self, reason: str) -> BudgetExhausted:
+        return BudgetExhausted(reason, self.describe())
 
     def reserve_call(self, *, cached: bool = False) -> None:
-        """Account for one request; raise if a limit is reached (cache hits are free unless
-        ``count_cached``)."""
+        """Account for one request before it is answered; raise if a limit is reached (cache
+        hits are free unless ``count_cached``). A cache miss must then ``start_attempt``."""
         if not cached or self.count_cached:
             reason = self.exhausted()
             if reason:
-                raise BudgetExhausted(reason, self.describe())
+                raise self._refuse(reason)
         self.rollouts += 1
         if not cached:
-            self.calls += 1
+            self.requests += 1
 
-    def charge(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
-        self.input_tokens += input_tokens
-        self.output_tokens += output_tokens
-        self.cost_usd += cost_usd
+    def start_attempt(self, estimate: Estimate = Estimate()) -> None:
+        """Admit one real request (the first try or a retry): the hard limits."""
+        lim = self.limits
+        if lim.max_calls is not None and self.calls >= lim.max_calls:
+            raise self._refuse("max_calls")
+        if lim.max_seconds is not None and self.elapsed_s >= lim.max_seconds:
+            raise self._refuse("max_seconds")
+        worst = Estimate(self.real.tokens + self._in_flight.tokens + estimate.tokens,
+                         self.real.cost_usd + self._in_flight.usd + estimate.usd)
+        if lim.max_tokens is not None and worst.tokens > lim.max_tokens:
+            raise self._refuse("max_tokens")
+        if lim.max_usd is not None and worst.usd > lim.max_usd:
+            raise self._refuse("max_usd")
+        self.calls += 1
+        self._in_flight = Estimate(self._in_flight.tokens + estimate.tokens,
+                                   self._in_flight.usd + estimate.usd)
+
+    def end_attempt(self, estimate: Estimate = Estimate()) -> None:
+        """Release a finished attempt's worst case (charge what it really cost separately)."""
+        self._in_flight = Estimate(self._in_flight.tokens - estimate.tokens,
+                                   self._in_flight.usd - estimate.usd)
+
+    def charge(self, input_tokens: int, output_tokens: int, cost_usd: float, *,
+               cached: bool = False) -> None:
+        """Record a completion's usage: real spend unless it came from the cache; the rollout
+        ledger either way."""
+        if not cached:
+            self.real.add(input_tokens, output_tokens, cost_usd)
+        self.charged.add(input_tokens, output_tokens, cost_usd)
 
     def remaining_calls(self) -> int | None:
         if self.limits.max_calls is None:

@@ -6,16 +6,29 @@ It is itself a Model, so judges and reflection models get the same treatment as 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from honed.engine.budget import Budget
+from honed.engine.budget import Budget, Estimate
 from honed.engine.cache import ResponseCache
 from honed.engine.retry import RetryPolicy
 from honed.errors import BudgetExhausted, HonedError, ProviderError
 from honed.providers.base import Completion, Model, Request
+from honed.types import Usage
+
+Pricer = Callable[[Usage], float]
+Done = Callable[[int, "Completion | HonedError"], None]
+MESSAGE_OVERHEAD = 8  # tokens a chat message's framing may take
+
+
+def estimate_input_tokens(request: Request) -> int:
+    """A deliberately high estimate of a request's input tokens (half its UTF-8 bytes, plus
+    framing): byte-pair tokenizers average 3-4 bytes a token on text, so the hard token and
+    USD limits are not crossed by an underestimate."""
+    return sum(len(m.content.encode("utf-8")) // 2 + MESSAGE_OVERHEAD for m in request.messages)
 
 
 @dataclass
@@ -44,16 +57,25 @@ class CallStats:
 
 
 class ModelClient:
-    """Cache -> budget -> concurrency -> retries -> the model. One per model per run."""
+    """Cache -> budget -> concurrency -> retries -> the model. One per model per run.
+
+    Every attempt (the first try and each retry) is admitted by the budget's hard limits; the
+    model is told the concurrency (``use_concurrency``) so its connection pool matches the
+    number of calls in flight.
+    """
 
     def __init__(self, model: Model, budget: Budget, *, cache: ResponseCache | None = None,
                  retry: RetryPolicy | None = None, concurrency: int | None = None,
-                 stats: CallStats | None = None) -> None:
+                 stats: CallStats | None = None, price: Pricer | None = None) -> None:
         self.model, self.budget, self.cache = model, budget, cache
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency or model.default_concurrency
         self.stats = stats if stats is not None else CallStats()
+        self.price = price
         self._slots = asyncio.Semaphore(self.concurrency)
+        configure = getattr(model, "use_concurrency", None)
+        if callable(configure):
+            configure(self.concurrency)
 
     @property
     def spec(self) -> str:
@@ -81,13 +103,13 @@ class ModelClient:
             if hit is not None:
                 self.budget.reserve_call(cached=True)
                 self.stats.cache_hits += 1
+                self._charge(hit, cached=True)
                 return hit
         async with self._slots:
             self.budget.reserve_call()
             self.stats.calls += 1
             try:
-                completion = await self.retry.run(lambda: self.model.complete(request),
-                                                  self._on_retry)
+                completion = await self.retry.run(self._attempt(request), self._on_retry)
             except ProviderError:
                 self.stats.failures += 1
                 raise
@@ -100,12 +122,14 @@ class ModelClient:
     def supports_batch(self) -> bool:
         return bool(getattr(self.model, "supports_batch", False))
 
-    async def complete_many(self, requests: Sequence[Request],
-                            ) -> list[Completion | HonedError]:
+    async def complete_many(self, requests: Sequence[Request], *,
+                            on_done: Done | None = None) -> list[Completion | HonedError]:
         """Complete many requests with one ``complete_batch`` call for the cache misses.
 
         Each request is accounted for as ``complete`` would (cache, budget, stats); a request
         the budget cannot cover gets its BudgetExhausted in place of a completion.
+        ``on_done(index, outcome)`` is called in the event loop as each request finishes (cache
+        hits and refusals at once, the batch's rows as the model finishes them).
         """
         out: list[Completion | HonedError | None] = [None] * len(requests)
         misses: list[int] = []
@@ -113,35 +137,93 @@ class ModelClient:
             hit = self.cache.get(self._key(request)) if self._cacheable(request) else None
             try:
                 self.budget.reserve_call(cached=hit is not None)
+                if hit is None:
+                    self.budget.start_attempt(self.estimate(request))
             except BudgetExhausted as exc:
                 out[i] = exc
-                continue
-            if hit is not None:
-                self.stats.cache_hits += 1
-                out[i] = hit
             else:
-                self.stats.calls += 1
-                misses.append(i)
+                if hit is not None:
+                    self.stats.cache_hits += 1
+                    self._charge(hit, cached=True)
+                    out[i] = hit
+                else:
+                    self.stats.calls += 1
+                    misses.append(i)
+            if out[i] is not None and on_done is not None:
+                on_done(i, out[i])  # type: ignore[arg-type]
         if misses:
-            await self._batch(requests, misses, out)
+            await self._batch(requests, misses, out, on_done)
         return [c for c in out if c is not None]
 
     async def _batch(self, requests: Sequence[Request], misses: list[int],
-                     out: list[Completion | HonedError | None]) -> None:
+                     out: list[Completion | HonedError | None], on_done: Done | None) -> None:
         batch = [requests[i] for i in misses]
         try:
-            completions = await self.model.complete_batch(batch)  # type: ignore[attr-defined]
+            completions = await self._complete_batch(batch, misses, on_done)
         except ProviderError as exc:
             self.stats.failures += len(misses)
             for i in misses:
                 out[i] = exc
+                if on_done is not None:
+                    on_done(i, exc)
             return
+        finally:
+            for i in misses:
+                self.budget.end_attempt(self.estimate(requests[i]))
         for i, completion in zip(misses, completions, strict=True):
             self._charge(completion)
             if self._cacheable(requests[i]):
                 self.cache.put(self._key(requests[i]), self.model.spec,  # type: ignore[union-attr]
                                completion)
             out[i] = completion
+
+    async def _complete_batch(self, batch: list[Request], misses: list[int],
+                              on_done: Done | None) -> list[Completion]:
+        """The model's ``complete_batch``, relaying per-row completion from its worker thread
+        into the event loop when the model reports it."""
+        complete_batch = self.model.complete_batch  # type: ignore[attr-defined]
+        if on_done is None or "on_done" not in inspect.signature(complete_batch).parameters:
+            completions = await complete_batch(batch)
+            if on_done is not None:
+                for i, completion in zip(misses, completions, strict=True):
+                    on_done(i, completion)
+            return list(completions)
+        loop = asyncio.get_running_loop()
+
+        def relay(j: int, completion: Completion) -> None:
+            loop.call_soon_threadsafe(on_done, misses[j], completion)
+
+        return list(await complete_batch(batch, on_done=relay))
+
+    def estimate(self, request: Request) -> Estimate:
+        """The worst case of one attempt: estimated input, all of ``max_tokens`` out."""
+        usage = Usage(estimate_input_tokens(request), max(request.max_tokens, 0))
+        usd = self.price(usage) if self.price is not None else 0.0
+        return Estimate(usage.input_tokens + usage.output_tokens, usd)
+
+    def _attempt(self, request: Request) -> Callable[[], Awaitable[Completion]]:
+        """One call of the model per attempt, each admitted by the budget. A retry the budget
+        refuses ends the call with the last provider error, noted."""
+        estimate = self.estimate(request)
+        last: list[ProviderError] = []
+
+        async def attempt() -> Completion:
+            try:
+                self.budget.start_attempt(estimate)
+            except BudgetExhausted as exc:
+                if not last:
+                    raise
+                raise type(last[-1])(f"{last[-1]} (no retry: {exc})", status=last[-1].status
+                                     ) from None
+            try:
+                return await self.model.complete(request)
+            except ProviderError as exc:
+                last.append(exc)
+                raise
+            finally:
+                self.budget.end_attempt(estimate)
+
+        return attempt
 
     def _key(self, request: Request) -> str:
         return request.cache_key(self.cache_namespace)
@@ -150,8 +232,11 @@ class ModelClient:
         self.stats.retries += 1
         self.stats.retry_reasons[type(error).__name__] += 1
 
-    def _charge(self, c: Completion) -> None:
-        self.budget.charge(c.usage.input_tokens, c.usage.output_tokens, c.cost_usd)
+    def _charge(self, c: Completion, *, cached: bool = False) -> None:
+        self.budget.charge(c.usage.input_tokens, c.usage.output_tokens, c.cost_usd,
+                           cached=cached)
+        if cached:
+            return
         self.stats.input_tokens += c.usage.input_tokens
         self.stats.output_tokens += c.usage.output_tokens
         self.stats.cost_usd += c.cost_usd

@@ -17,7 +17,7 @@ CI_RESAMPLES = 2000
 class ExampleResult:
     example_id: str
     output: str = ""
-    score: float | None = None  # None when errored or skipped
+    score: float | None = None  # None when errored or skipped (see ``value``)
     passed: bool = False
     evals: Mapping[str, EvalResult] = field(default_factory=dict)
     error: str | None = None
@@ -32,6 +32,20 @@ class ExampleResult:
     @property
     def scored(self) -> bool:
         return self.score is not None
+
+    @property
+    def failed(self) -> bool:
+        """The call failed after its retries, or an eval raised."""
+        return self.score is None and self.error_kind in ("provider", "scorer")
+
+    @property
+    def value(self) -> float | None:
+        """The score every objective and report uses: an error counts as a failure (0), so a
+        prompt that makes the model fail on hard examples never scores higher; only an example
+        the budget skipped (never attempted) has none."""
+        if self.score is not None:
+            return float(self.score)
+        return 0.0 if self.failed else None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -100,20 +114,23 @@ class Summary:
 
 
 def summarize(results: Sequence[ExampleResult], *, seed: int = 0) -> Summary:
-    scored = [r for r in results if r.scored]
-    scores = [float(r.score) for r in scored]  # type: ignore[arg-type]
-    names = sorted({name for r in scored for name in r.evals})
-    per_eval = {n: float(np.mean([r.evals[n].score for r in scored if n in r.evals]))
+    """Aggregates over every attempted example: errors are in ``n`` (as failures, score 0) and
+    counted in ``errors``; only examples a budget skipped are left out (``skipped``)."""
+    counted = [r for r in results if r.value is not None]
+    scores = [float(r.value) for r in counted]  # type: ignore[arg-type]
+    names = sorted({name for r in counted for name in r.evals})
+    per_eval = {n: float(np.mean([r.evals[n].score if n in r.evals else 0.0 for r in counted
+                                  if n in r.evals or r.failed]))
                 for n in names}
     latencies = [r.latency_s for r in results if r.error_kind != "budget" and r.latency_s > 0]
     return Summary(
         score=float(np.mean(scores)) if scores else 0.0,
-        n=len(scored),
+        n=len(counted),
         ci95=bootstrap_ci(scores, seed=seed),
         n_total=len(results),
-        errors=sum(1 for r in results if r.error_kind in ("provider", "scorer")),
+        errors=sum(1 for r in results if r.failed),
         skipped=sum(1 for r in results if r.error_kind == "budget"),
-        pass_rate=float(np.mean([r.passed for r in scored])) if scored else 0.0,
+        pass_rate=float(np.mean([r.passed for r in counted])) if counted else 0.0,
         format_violations=sum(1 for r in results if r.format_violation),
         per_eval=per_eval,
         latency_p50_s=nearest_rank(latencies, 50),

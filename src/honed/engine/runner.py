@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from honed.engine.budget import Budget
 from honed.engine.client import CallStats, ModelClient
@@ -41,7 +42,8 @@ class EvalReport:
     stopped: str | None = None  # the budget limit that stopped it early
 
     def scores(self) -> dict[str, float]:
-        return {r.example_id: float(r.score) for r in self.results if r.score is not None}
+        """Per-example scores, errors as 0 (see ``ExampleResult.value``)."""
+        return {r.example_id: r.value for r in self.results if r.value is not None}
 
 
 @dataclass
@@ -65,7 +67,10 @@ class Engine:
 
     def request(self, candidate: Candidate, example: Example) -> Request:
         cfg = self.task.model
-        messages = render_messages(candidate, example, self.demos, self.task.target_template())
+        target = self.task.target_template()
+        if target is None and candidate.demos:
+            target = self.task.demo_target_or_error()
+        messages = render_messages(candidate, example, self.demos, target or "")
         return Request(messages, cfg.temperature, cfg.max_tokens, self.output_spec())
 
     async def evaluate(self, candidate: Candidate, examples: Sequence[Example], *,
@@ -74,17 +79,22 @@ class Engine:
         self.emitter.emit(EvalStarted(label, candidate.id, len(examples)))
         stopped: list[str] = []
 
-        prefetched = await self._prefetch(candidate, examples)
+        prefetched, batch = self._prefetch(candidate, examples)
 
         async def one(example: Example) -> ExampleResult:
+            ready = prefetched.get(example.id)
             result = await self._evaluate_one(candidate, example, stopped, label,
-                                              prefetched.get(example.id))
+                                              await ready if ready is not None else None)
             self.emitter.emit(ExampleScored(
                 label, candidate.id, example.id, result.score, result.error, result.cached,
                 self.client.stats.calls, self.budget.cost_usd))
             return result
 
-        results = tuple(await asyncio.gather(*(one(ex) for ex in examples)))
+        try:
+            results = tuple(await asyncio.gather(*(one(ex) for ex in examples)))
+        finally:
+            if batch is not None:
+                await batch
         if self.client.cache is not None:
             self.client.cache.flush()
         summary = summarize(results, seed=self.seed)
@@ -93,15 +103,36 @@ class Engine:
         return EvalReport(candidate, label, results, summary, self.client.stats.since(before),
                           time.perf_counter() - started, stopped[0] if stopped else None)
 
-    async def _prefetch(self, candidate: Candidate, examples: Sequence[Example],
-                        ) -> dict[str, Completion | HonedError]:
+    def _prefetch(self, candidate: Candidate, examples: Sequence[Example],
+                  ) -> tuple[dict[str, asyncio.Future[Completion | HonedError]],
+                             asyncio.Task[Any] | None]:
         """For models that batch (the embedded one shares the prompt prefix across examples),
-        complete every example in one go; others are called per example."""
+        complete every example in one go, each example's future resolved as its row finishes
+        (so scoring and progress advance row by row); others are called per example."""
         if not self.client.supports_batch or len(examples) < 2:
-            return {}
-        requests = [self.request(candidate, ex) for ex in examples]
-        done = await self.client.complete_many(requests)
-        return {ex.id: c for ex, c in zip(examples, done, strict=True)}
+            return {}, None
+        loop = asyncio.get_running_loop()
+        futures = {ex.id: loop.create_future() for ex in examples}
+        order = [ex.id for ex in examples]
+
+        def done(index: int, outcome: Completion | HonedError) -> None:
+            future = futures[order[index]]
+            if not future.done():
+                future.set_result(outcome)
+
+        async def run() -> None:
+            requests = [self.request(candidate, ex) for ex in examples]
+            try:
+                outcomes = await self.client.complete_many(requests, on_done=done)
+            except BaseException as exc:
+                for future in futures.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                raise
+            for index, outcome in enumerate(outcomes):
+                done(index, outcome)
+
+        return futures, asyncio.ensure_future(run())
 
     async def _evaluate_one(self, candidate: Candidate, example: Example,
                             stopped: list[str], label: str,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from honed.engine.budget import Budget, Limits
 from honed.engine.cache import ResponseCache
-from honed.engine.client import CallStats, ModelClient
+from honed.engine.client import CallStats, ModelClient, Pricer
 from honed.engine.retry import RetryPolicy
 from honed.engine.runner import Engine
 from honed.providers.base import Model
@@ -34,10 +34,22 @@ class EngineOptions:
     home: Path | None = None
 
 
-def model_config(task: Task, override: str | None) -> ModelConfig:
-    if override is None:
-        return task.model
-    return task.model.model_copy(update={"spec": override})
+def model_config(task: Task, override: str | None, concurrency: int | None = None,
+                 ) -> ModelConfig:
+    """The task's model settings with the command line's model and concurrency applied (the
+    flag wins over the YAML, and the provider's connection pool follows it)."""
+    update: dict[str, object] = {}
+    if override is not None:
+        update["spec"] = override
+    if concurrency is not None:
+        update["concurrency"] = concurrency
+    return task.model.model_copy(update=update) if update else task.model
+
+
+def pricer(spec: str, task: Task) -> Pricer:
+    from honed.providers.pricing import cost_usd
+
+    return lambda usage: cost_usd(spec, usage, task.pricing)
 
 
 def build(cfg: ModelConfig, task: Task) -> Model:
@@ -57,12 +69,13 @@ async def open_engine(task: Task, splits: Splits, options: EngineOptions | None 
     home = options.home or honed_home()
     cache = ResponseCache(home / "cache.sqlite") if options.cache else None
     budget, stats = Budget(options.limits), CallStats()
-    cfg = model_config(task, options.model)
+    cfg = model_config(task, options.model, options.concurrency)
     clients: list[ModelClient] = []
 
     def client_for(m: Model, c: ModelConfig, concurrency: int | None) -> ModelClient:
         client = ModelClient(m, budget, cache=cache, retry=RetryPolicy(c.max_retries),
-                             concurrency=concurrency or c.concurrency, stats=stats)
+                             concurrency=concurrency or c.concurrency, stats=stats,
+                             price=pricer(m.spec, task))
         clients.append(client)
         return client
 

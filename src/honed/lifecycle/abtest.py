@@ -191,11 +191,11 @@ def compare(a: Sequence[ExampleResult], b: Sequence[ExampleResult], *, alpha: fl
             test: str = "auto", seed: int = 0) -> Comparison:
     """Paired comparison of two variants' per-example results (matched by example id)."""
     check_alpha(alpha)
-    a_by = {r.example_id: r for r in a if r.scored}
-    b_by = {r.example_id: r for r in b if r.scored}
+    a_by = {r.example_id: r for r in a if r.value is not None}
+    b_by = {r.example_id: r for r in b if r.value is not None}
     ids = [i for i in a_by if i in b_by]
-    sa = [float(a_by[i].score) for i in ids]  # type: ignore[arg-type]
-    sb = [float(b_by[i].score) for i in ids]  # type: ignore[arg-type]
+    sa = [float(a_by[i].value) for i in ids]  # type: ignore[arg-type]
+    sb = [float(b_by[i].value) for i in ids]  # type: ignore[arg-type]
     diff, ci, n = paired_diff(dict(zip(ids, sa, strict=True)), dict(zip(ids, sb, strict=True)),
                               seed=seed)
     tests = {"mcnemar": mcnemar_exact([a_by[i].passed for i in ids],

@@ -67,6 +67,7 @@ class GateReport:
     n: int
     production: dict[str, Any] | None = None
     notes: tuple[str, ...] = ()
+    errors: int = 0
 
     @property
     def outcome(self) -> Outcome:
@@ -88,7 +89,8 @@ class GateReport:
     def to_dict(self) -> dict[str, Any]:
         return {"outcome": self.outcome, "exit_code": self.exit_code, "split": self.split,
                 "candidate_id": self.candidate_id, "score": self.score,
-                "ci95": list(self.ci95), "n": self.n, "production": self.production,
+                "ci95": list(self.ci95), "n": self.n, "errors": self.errors,
+                "production": self.production,
                 "gates": [r.to_dict() for r in self.results], "notes": list(self.notes)}
 
 
@@ -193,9 +195,9 @@ def check_report(report: EvalReport, gates: Sequence[GateSpec], *, split: str = 
     if production is not None:
         p = production.summary
         prod = {"candidate_id": production.candidate.id, "score": p.score,
-                "ci95": list(p.ci95), "n": p.n}
+                "ci95": list(p.ci95), "n": p.n, "errors": p.errors}
     return GateReport(tuple(results), split, report.candidate.id, s.score, s.ci95, s.n, prod,
-                      tuple(notes))
+                      tuple(notes), s.errors)
 
 
 def check_gates(run: EvalRun, gates: Sequence[GateSpec], *, production: EvalRun | None = None,

@@ -128,7 +128,9 @@ def _from_registry(text: str, ref: PromptRef, registry: PromptRegistry,
 
 
 def _from_run(run_id: str, store: RunStore, base_task: Task | None) -> Resolved:
-    row = store.run(run_id)
+    from honed.tracking.run_ids import resolve_run
+
+    row = resolve_run(store, run_id)
     if row is None:
         raise ConfigError(f"{run_id!r} is not a task file, a prompt reference or a known run id",
                           fix=_FIX)

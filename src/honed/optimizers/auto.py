@@ -31,7 +31,8 @@ SMALL_BUDGET = 12  # val evaluations' worth of calls below which the offline sch
 
 
 def schedule(ctx: SearchContext) -> tuple[tuple[str, float], ...]:
-    if len(ctx.splits.train) < 4:  # too little data for demos to be worth their calls
+    no_demos = ctx.task.target_template() is None  # nothing to show as a demo's answer
+    if len(ctx.splits.train) < 4 or no_demos:  # or too little data for demos to pay
         stages = REFLECTIVE if ctx.reflection is not None else OFFLINE
         return tuple((name, share) for name, share in stages if name != "fewshot")
     if ctx.reflection is not None:

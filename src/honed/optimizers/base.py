@@ -60,16 +60,21 @@ class Scored:
     results: tuple[ExampleResult, ...]
     prompt_tokens: float
     cost_per_example: float
+    errors: int = 0  # failed calls and raising evals, counted in n as failures
 
     @property
     def per_example(self) -> dict[str, float]:
-        return {r.example_id: float(r.score) for r in self.results if r.score is not None}
+        """Per-example scores, errors as 0 (see ``ExampleResult.value``)."""
+        return {r.example_id: r.value for r in self.results if r.value is not None}
 
     def failures(self) -> list[ExampleResult]:
-        return [r for r in self.results if r.score is not None and not r.passed]
+        return [r for r in self.results if r.value is not None and not r.passed]
 
     def passes(self) -> list[ExampleResult]:
         return [r for r in self.results if r.passed]
+
+
+SPEND_MARGIN = 1.5  # an evaluation starts if 1.5x its expected tokens and USD still fit
 
 
 class StageExhausted(BudgetExhausted):
@@ -131,6 +136,24 @@ class SearchContext:
             reason = self.engine.budget.exhausted() or "max_calls"
             stage = self._stage_cap is not None and (self._stage_cap - self.rollouts) < n
             raise (StageExhausted if stage else BudgetExhausted)(reason, f"needs {n} calls")
+        reason = self._spend_limit(n)
+        if reason:
+            raise BudgetExhausted(reason, f"{n} more calls would likely cross it")
+
+    def _spend_limit(self, n: int) -> str | None:
+        """The token or USD limit that ``n`` more rollouts would likely cross, judged from the
+        rollout ledger (the same cold, warm or resumed, so the search stops at the same point);
+        the engine's hard check covers the rest."""
+        budget = self.engine.budget
+        lim, charged = budget.limits, budget.charged
+        if not budget.rollouts:
+            return None
+        share = SPEND_MARGIN * n / budget.rollouts
+        if lim.max_tokens is not None and charged.tokens * (1 + share) > lim.max_tokens:
+            return "max_tokens"
+        if lim.max_usd is not None and charged.cost_usd * (1 + share) > lim.max_usd:
+            return "max_usd"
+        return None
 
     # data ----------------------------------------------------------------------------------
     @cached_property
@@ -169,17 +192,19 @@ class SearchContext:
         if stored is not None:
             results = tuple(ExampleResult.from_dict(r) for r in stored["results"])
             if key not in self._charged:  # a resumed run pays what the original run paid
-                self._replay(stored["rollouts"])
+                self._replay(stored)
         else:
             self._ensure(len(examples) * self.calls_per_example())
-            before = self.rollouts
+            before, charged = self.rollouts, self._ledger()
             report = await self.engine.evaluate(candidate, examples, label=split)
             results = report.results
             if report.stopped:
                 raise BudgetExhausted(report.stopped, "during an evaluation")
+            spent = [now - then for now, then in zip(self._ledger(), charged, strict=True)]
             self.store.save_evaluation(
                 self.run_id, key, candidate_id=candidate.id, split=split, n=report.summary.n,
-                score=report.summary.score, summary=report.summary.to_dict(),
+                score=report.summary.score,
+                summary={**report.summary.to_dict(), "charged": spent},
                 results=[r.to_dict() for r in results], rollouts=self.rollouts - before)
         self._charged.add(key)
         return self.scored_from(candidate, split, results)
@@ -188,9 +213,18 @@ class SearchContext:
         judges = sum(1 for s in self.task.evals if s.type == "llm_judge")
         return 1 + judges
 
-    def _replay(self, rollouts: int) -> None:
+    def _ledger(self) -> tuple[int, int, float]:
+        c = self.engine.budget.charged
+        return (c.input_tokens, c.output_tokens, c.cost_usd)
+
+    def _replay(self, stored: Mapping[str, Any]) -> None:
+        """Charge a checkpointed evaluation's rollouts, tokens and cost as the original run
+        did, so a resumed run's budget stands where the original's stood."""
         budget = self.engine.budget
-        budget.rollouts += rollouts
+        budget.rollouts += int(stored["rollouts"])
+        charged = stored["summary"].get("charged")
+        if charged:
+            budget.charged.add(int(charged[0]), int(charged[1]), float(charged[2]))
 
     def scored_from(self, candidate: Candidate, split: str,
                 results: Sequence[ExampleResult]) -> Scored:
@@ -200,7 +234,7 @@ class SearchContext:
         cost = summary.cost_usd / calls
         return Scored(candidate, split, summary.score, summary.n, summary.ci95,
                       self.objective.value(summary.score, prompt_tokens, cost), tuple(results),
-                      prompt_tokens, cost)
+                      prompt_tokens, cost, summary.errors)
 
     # bookkeeping ---------------------------------------------------------------------------
     def phase(self, name: str, detail: str = "") -> None:

@@ -160,6 +160,8 @@ class BayesSearch:
     async def _demo_sets(self, ctx: SearchContext, start: Scored) -> list[DemoSet]:
         base = start.candidate
         sets = [DemoSet(base.demos, "current")] + ([DemoSet((), "no")] if base.demos else [])
+        if ctx.task.target_template() is None:  # demos need an answer to show: none to propose
+            return sets
         train = [ex for ex in ctx.examples("train") if ex.id not in base.demos]
         passed: list[Example] = []
         batch = tuple(ex for ex in ctx.minibatch("train", self.minibatch_size)

@@ -72,6 +72,7 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "tokens_mean": statistics.fmean(r["input_tokens"] + r["output_tokens"]
                                             for r in mine),
             "wall_s_mean": statistics.fmean(r["wall_s"] for r in mine),
+            "test_errors": sum((r["best"]["test"] or {}).get("errors", 0) for r in mine),
         })
     return rows
 
@@ -79,8 +80,8 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
     lines = [header, "",
              "| optimizer | seeds | seed test [95% CI] | best test: mean ± sd | best test, "
-             "first seed [95% CI] | diff vs seed, first seed [95% CI] | calls | tokens | "
-             "wall s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "first seed [95% CI] | diff vs seed, first seed [95% CI] | test errors | calls | "
+             "tokens | wall s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         seed, first, diff = r["seed_test"], r["best_test_first"], r["diff_first"]
         lines.append(
@@ -88,7 +89,8 @@ def markdown(rows: Sequence[dict[str, Any]], header: str) -> str:
             f"{seed['ci95'][1]:.3f}] | {r['best_test_mean']:.3f} ± {r['best_test_sd']:.3f} | "
             f"{first['score']:.3f} [{first['ci95'][0]:.3f}, {first['ci95'][1]:.3f}] | "
             f"{diff['diff']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}] | "
-            f"{r['calls_mean']:.0f} | {r['tokens_mean']:.0f} | {r['wall_s_mean']:.0f} |")
+            f"{r['test_errors']} | {r['calls_mean']:.0f} | {r['tokens_mean']:.0f} | "
+            f"{r['wall_s_mean']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

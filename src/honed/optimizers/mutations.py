@@ -47,9 +47,13 @@ Operator = Callable[[Candidate, TaskFacts], list[Candidate]]
 
 # facts ---------------------------------------------------------------------------------------
 def target_of(task: Task, example: Example) -> str | None:
-    """The expected answer of an example (the task's target template), None if it can't render."""
+    """The expected answer of an example (the task's target template), None if it can't render
+    or the task has no target (e.g. a QA task checked only by ``contains``)."""
+    template = task.target_template()
+    if template is None:
+        return None
     try:
-        return render(task.target_template(), example.fields).strip()
+        return render(template, example.fields).strip()
     except KeyError:
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from honed.optimizers.run import OptimizeOptions, search_limits, test_reserve
+from honed.optimizers.run import OptimizeOptions, search_limits, test_reserve, validate
 from honed.providers.fake import count_tokens
 from honed.providers.pricing import cost_usd
 from honed.task.config import load_splits
@@ -28,14 +28,18 @@ def _tokens_per_call(task: Task, train: tuple[Any, ...], max_demos: int) -> tupl
     demos = {ex.id: ex for ex in train}
     sample = train[: min(10, len(train))]
     base = [sum(count_tokens(m.content) for m in render_messages(seed, ex, demos,
-                                                                 task.target_template()))
+                                                                 task.target_template() or ""))
             for ex in sample]
     per_demo = sum(base) / max(1, len(base))
     return int(min(base)), int(max(base) + per_demo * max_demos)
 
 
 def plan(task: Task, options: OptimizeOptions) -> dict[str, Any]:
+    """The plan of a run, after the same checks the run itself makes (so a dry run fails
+    exactly where the real run would)."""
     splits = load_splits(task)
+    if not options.resume:
+        validate(task, splits, options, None)
     reserve = test_reserve(task, splits)
     limits = search_limits(options.search.limits, reserve)
     n_val = len(splits.val)

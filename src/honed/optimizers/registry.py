@@ -20,6 +20,7 @@ OPTIMIZERS: dict[str, str] = {
     "dspy:bootstrap-rs": "honed.optimizers.dspy_backend:DspyBootstrapRS",
 }
 NEEDS_REFLECTION = {"reflective"}
+NEEDS_DEMO_TARGET = {"fewshot", "dspy:mipro", "dspy:gepa", "dspy:bootstrap-rs"}
 
 
 def build_optimizer(name: str, **params: Any) -> Optimizer:

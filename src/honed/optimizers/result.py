@@ -12,7 +12,8 @@ from honed.optimizers.base import Scored, describe
 def split_stats(scored: Scored | None) -> dict[str, Any] | None:
     if scored is None:
         return None
-    return {"score": scored.score, "ci95": list(scored.ci95), "n": scored.n}
+    return {"score": scored.score, "ci95": list(scored.ci95), "n": scored.n,
+            "errors": scored.errors}
 
 
 def pareto_front(history: Sequence[Scored]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from honed.engine.budget import Limits
 from honed.engine.results import paired_diff
 from honed.errors import BudgetExhausted, ConfigError
 from honed.optimizers.base import Objective, Scored, SearchContext
-from honed.optimizers.registry import NEEDS_REFLECTION, build_optimizer
+from honed.optimizers.registry import NEEDS_DEMO_TARGET, NEEDS_REFLECTION, build_optimizer
 from honed.optimizers.result import OptimizationResult, pareto_front
 from honed.optimizers.session import SearchOptions, open_search, open_store
 from honed.providers.base import Model
@@ -57,6 +57,9 @@ def with_home(options: OptimizeOptions, home: Path | None) -> OptimizeOptions:
     return replace(options, search=replace(options.search, home=home))
 
 
+TEST_SPEND_MARGIN = 1.5
+
+
 def test_reserve(task: Task, splits: Splits) -> int:
     judges = sum(1 for s in task.evals if s.type == "llm_judge")
     return 2 * len(splits.test) * (1 + judges)
@@ -71,6 +74,22 @@ def search_limits(limits: Limits, reserve: int) -> Limits:
                           f"final test evaluation alone needs {reserve} calls",
                           field="--max-calls", fix=f"use more than {reserve}")
     return replace(limits, max_calls=left)
+
+
+def spend_reserve(limits: Limits, seed_val: Scored, n_test: int, per_example: int) -> Limits:
+    """Search limits with the final test's tokens and USD set aside, estimated from the seed's
+    val evaluation (the test evaluates the seed and the best: twice the seed's cost, with a
+    margin for a longer best prompt)."""
+    if limits.max_tokens is None and limits.max_usd is None:
+        return limits
+    calls = max(1, seed_val.n) * per_example
+    scale = TEST_SPEND_MARGIN * 2 * n_test * per_example / calls
+    tokens = sum(r.input_tokens + r.output_tokens for r in seed_val.results) * scale
+    usd = sum(r.cost_usd for r in seed_val.results) * scale
+    return replace(limits,
+                   max_tokens=None if limits.max_tokens is None
+                   else max(0, int(limits.max_tokens - tokens)),
+                   max_usd=None if limits.max_usd is None else max(0.0, limits.max_usd - usd))
 
 
 def _start_run(store: RunStore, task: Task,
@@ -100,6 +119,8 @@ def validate(task: Task, splits: Splits, options: OptimizeOptions,
         raise ConfigError(f"optimizer {options.optimizer!r} needs a reflection model",
                           field="--reflection-model",
                           fix="pass --reflection-model SPEC or set reflection_model: in the task")
+    if options.optimizer in NEEDS_DEMO_TARGET and task.target_template() is None:
+        task.demo_target_or_error()  # raises the ConfigError saying what to add
     search_limits(options.search.limits, test_reserve(task, splits))
     leaked = {ex.id for ex in splits.test} & {ex.id for ex in splits.train + splits.val}
     if leaked:
@@ -146,6 +167,8 @@ async def _run(task: Task, splits: Splits, options: OptimizeOptions, store: RunS
                            callbacks=callbacks, model=model, reflection=reflection) as ctx:
         ctx.phase("seed", "evaluating the seed prompt on val")
         seed_val = await _seed(ctx, task)
+        ctx.engine.budget.limits = spend_reserve(search.limits, seed_val, len(splits.test),
+                                                 ctx.calls_per_example())
         stopped = await _search(ctx, optimizer, task)
         best_val = ctx.best or seed_val
         ctx.engine.budget.limits = full  # the reserved calls are for the final test
@@ -203,7 +226,9 @@ def _diff(seed: Scored, best: Scored, seed_value: int) -> dict[str, Any]:
 
 def _stats(ctx: SearchContext, wall_s: float) -> dict[str, Any]:
     budget, stats = ctx.engine.budget, ctx.engine.client.stats
-    return {"calls": budget.calls, "rollouts": budget.rollouts, "cache_hits": stats.cache_hits,
-            "retries": stats.retries, "input_tokens": budget.input_tokens,
+    return {"calls": budget.calls, "requests": budget.requests, "rollouts": budget.rollouts,
+            "cache_hits": stats.cache_hits, "retries": stats.retries,
+            "retry_reasons": dict(stats.retry_reasons), "failed_calls": stats.failures,
+            "charged_tokens": budget.charged.tokens, "input_tokens": budget.input_tokens,
             "output_tokens": budget.output_tokens, "cost_usd": budget.cost_usd,
             "wall_s": wall_s, "candidates": len({s.candidate.id for s in ctx.history})}

@@ -8,17 +8,26 @@ handler sleeps ``latency_s`` in its own thread, so 32 concurrent connections at 
 200 with a body that is not JSON. A 401 echoes the credentials it got, like real servers that
 quote the key back, so tests can check that clients scrub it.
 
+``faults`` injects faults at a rate: ``Faults(rate=0.2)`` answers about one request in five with
+one of 429 (with ``Retry-After``), 500, a timeout (no answer before the client gives up), a slow
+answer, or a malformed 200 (not JSON, truncated JSON, no ``choices``, null or mistyped content).
+Which attempt faults is decided by a hash of the seed, the request body and how many times that
+body was seen, so a run is reproducible whatever the arrival order. ``peak_in_flight`` is the
+most requests the server was handling at once.
+
 Run one for benchmarks: ``python -m honed.providers.fake_server --port 8000 --latency 0.1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -51,15 +60,49 @@ def echo_last_user(messages: list[dict[str, Any]]) -> str:
                  if m.get("role") == "user"), "")
 
 
+FAULT_KINDS = ("429", "500", "timeout", "slow", "malformed")
+MALFORMED = (b"<html>502 bad gateway</html>", b'{"id": "chatcmpl-x", "choices": [{"mess',
+             b'{"id": "chatcmpl-x", "object": "chat.completion"}',
+             b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": null}, '
+             b'"finish_reason": "stop"}]}',
+             b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": 42}, '
+             b'"finish_reason": "stop"}]}',
+             b'{"choices": []}')
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Injected faults: ``rate`` of attempts fault, each with one of ``kinds``. A timeout holds
+    the answer ``hang_s``; a slow answer adds ``slow_s``."""
+
+    rate: float = 0.2
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    hang_s: float = 2.0
+    slow_s: float = 0.3
+
+    def pick(self, body: dict[str, Any], attempt: int) -> tuple[str, int] | None:
+        """The fault for this attempt at this body (and a variant number), or None."""
+        digest = hashlib.sha256(json.dumps([self.seed, body, attempt], sort_keys=True)
+                                .encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 >= self.rate:
+            return None
+        return self.kinds[digest[8] % len(self.kinds)], digest[9]
+
+
 class _State:
     """What the handler threads share. Only bookkeeping happens under the lock."""
 
-    def __init__(self, reply: Reply, latency_s: float, fail_plan: list[int]) -> None:
-        self.reply, self.latency_s = reply, latency_s
+    def __init__(self, reply: Reply, latency_s: float, fail_plan: list[int],
+                 faults: Faults | None = None) -> None:
+        self.reply, self.latency_s, self.faults = reply, latency_s, faults
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.fail_plan = list(fail_plan)
+        self.seen: dict[str, int] = {}
+        self.in_flight = self.peak_in_flight = 0
+        self.injected: dict[str, int] = {}
 
     def record(self, body: dict[str, Any], headers: dict[str, str]) -> int | None:
         """Store a request; return the scripted failure status for it, if any."""
@@ -67,6 +110,28 @@ class _State:
             self.requests.append(body)
             self.headers.append(headers)
             return self.fail_plan.pop(0) if self.fail_plan else None
+
+    def fault(self, body: dict[str, Any]) -> tuple[str, int] | None:
+        if self.faults is None:
+            return None
+        key = json.dumps(body, sort_keys=True)
+        with self.lock:
+            attempt = self.seen.get(key, 0)
+            self.seen[key] = attempt + 1
+        picked = self.faults.pick(body, attempt)
+        if picked is not None:
+            with self.lock:
+                self.injected[picked[0]] = self.injected.get(picked[0], 0) + 1
+        return picked
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
 
 class _Server(ThreadingHTTPServer):
@@ -91,6 +156,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
+    def do_GET(self) -> None:
+        """``GET /stats``: requests seen, peak in flight and faults injected (for benchmarks
+        that run the server in a process of its own)."""
+        if self.path.rstrip("/") != "/stats":
+            self._send(404, {"error": {"message": f"no route for GET {self.path}"}})
+            return
+        state = self.server.state
+        with state.lock:
+            stats = {"requests": len(state.requests), "peak_in_flight": state.peak_in_flight,
+                     "injected": dict(state.injected)}
+        self._send(200, stats)
+
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
@@ -103,13 +180,34 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": f"no route for POST {self.path}"}})
             return
         state = self.server.state
-        failure = state.record(body, {k.lower(): v for k, v in self.headers.items()})
-        if state.latency_s:
-            time.sleep(state.latency_s)
-        if failure is not None:
-            self._fail(failure, kind)
-        else:
+        state.enter()
+        try:
+            failure = state.record(body, {k.lower(): v for k, v in self.headers.items()})
+            fault = state.fault(body)
+            if state.latency_s:
+                time.sleep(state.latency_s)
+            if failure is not None:
+                self._fail(failure, kind)
+            elif fault is not None:
+                self._inject(fault, kind, body)
+            else:
+                self._send(200, self._success(kind, body))
+        finally:
+            state.leave()
+
+    def _inject(self, fault: tuple[str, int], kind: str, body: dict[str, Any]) -> None:
+        name, variant = fault
+        faults = self.server.state.faults or Faults()
+        if name in ("429", "500"):
+            self._fail(int(name), kind)
+        elif name == "timeout":
+            time.sleep(faults.hang_s)
             self._send(200, self._success(kind, body))
+        elif name == "slow":
+            time.sleep(faults.slow_s)
+            self._send(200, self._success(kind, body))
+        else:
+            self._send_raw(200, MALFORMED[variant % len(MALFORMED)], "application/json")
 
     def _kind(self) -> str | None:
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -191,8 +289,8 @@ class FakeServer:
 
     def __init__(self, reply: Reply | None = None, latency_s: float = 0.0,
                  fail_plan: list[int] | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
-        self._state = _State(reply or echo_last_user, latency_s, fail_plan or [])
+                 port: int = 0, faults: Faults | None = None) -> None:
+        self._state = _State(reply or echo_last_user, latency_s, fail_plan or [], faults)
         self._server = _Server((host, port), self._state)
         self._thread: threading.Thread | None = None
 
@@ -227,6 +325,18 @@ class FakeServer:
         with self._state.lock:
             return len(self._state.requests)
 
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests handled at once so far."""
+        with self._state.lock:
+            return self._state.peak_in_flight
+
+    @property
+    def injected(self) -> dict[str, int]:
+        """Faults injected so far, by kind."""
+        with self._state.lock:
+            return dict(self._state.injected)
+
     def start(self) -> FakeServer:
         if self._thread is None:
             self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
@@ -258,8 +368,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="share of attempts answered with an injected fault")
+    parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
+                        help="comma-separated: " + ", ".join(FAULT_KINDS))
+    parser.add_argument("--fault-seed", type=int, default=0)
     args = parser.parse_args(argv)
-    server = FakeServer(latency_s=args.latency, host=args.host, port=args.port)
+    faults = None
+    if args.fault_rate > 0:
+        faults = Faults(args.fault_rate, tuple(args.fault_kinds.split(",")), args.fault_seed)
+    server = FakeServer(latency_s=args.latency, host=args.host, port=args.port, faults=faults)
     print(server.url, flush=True)
     try:
         server.serve_forever()

@@ -169,6 +169,12 @@ class OpenAICompatModel:
             raise auth_required(f"{self.spec}: no API key for {self.base_url}", self._key_env)
         return key
 
+    def use_concurrency(self, concurrency: int) -> None:
+        """Size the connection pool to the calls the engine keeps in flight (``--concurrency``
+        or ``model.concurrency``), so the pool never queues what the engine let through.
+        Takes effect for the session opened at the next first call."""
+        self.default_concurrency = concurrency
+
     def _client(self) -> aiohttp.ClientSession:
         """The session, created inside the running event loop on first use."""
         if self._session is None or self._session.closed:
@@ -238,17 +244,30 @@ class OpenAICompatModel:
         return data
 
     def _completion(self, data: Mapping[str, Any], latency: float) -> Completion:
+        text, finish = self._message(data)
+        usage = self._usage(data.get("usage"))
+        return Completion(text, usage, latency, cost_usd(self.spec, usage, self._pricing),
+                          finish)
+
+    def _message(self, data: Mapping[str, Any]) -> tuple[str, str]:
+        """The answer text and finish reason; a body without them is a BadResponseError."""
         try:
             choice = data["choices"][0]
             message = choice["message"]
-            text = message.get("content") or ""
+            content = message.get("content")
             finish = _finish_reason(choice, message)
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise BadResponseError(f"{self.spec}: response has no choices[0].message: "
-                                   f"{json.dumps(data)[:200]}") from None
-        usage = self._usage(data.get("usage"))
-        return Completion(str(text), usage, latency, cost_usd(self.spec, usage, self._pricing),
-                          finish)
+            raise self._bad(data, "has no choices[0].message") from None
+        if content is None and finish not in ("refusal", "length", "content_filter",
+                                              "tool_calls"):
+            raise self._bad(data, "has no content")
+        if content is not None and not isinstance(content, str):
+            raise self._bad(data, f"has content of type {type(content).__name__}")
+        return content or "", finish
+
+    def _bad(self, data: Mapping[str, Any], what: str) -> BadResponseError:
+        return BadResponseError(f"{self.spec}: response {what}: "
+                                f"{scrub(json.dumps(data, default=str)[:200], self._key)}")
 
     def _usage(self, raw: Any) -> Usage:
         if not isinstance(raw, dict):
