@@ -1,8 +1,12 @@
 import json
 
 
-def test_dry_run_calls_nothing(cli, make_task) -> None:
-    result = cli("optimize", str(make_task()), "--dry-run", "--json", "--max-calls", "200")
+
+def test_dry_run_calls_nothing(cli, make_task, tmp_path) -> None:
+    path = make_task()
+    (tmp_path / "data" / "test.jsonl").write_text("".join(
+        json.dumps({"text": f"held out {i}", "label": "neutral"}) + "\n" for i in range(10)))
+    result = cli("optimize", str(path), "--dry-run", "--json", "--max-calls", "200")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["splits"] == {"train": 10, "val": 10, "test": 10, "carving": ""}
@@ -11,6 +15,15 @@ def test_dry_run_calls_nothing(cli, make_task) -> None:
     assert low == 20 and high == 200
     runs = json.loads(cli("runs", "list", "--json").stdout)
     assert runs == []
+
+
+def test_dry_run_fails_where_the_real_run_would(cli, make_task) -> None:
+    path = make_task()  # the same rows in train, val and test: test is not held out
+    for args in (["--dry-run"], []):
+        result = cli("optimize", str(path), *args)
+        assert result.returncode == 2 and "test example" in result.stderr, result.stderr
+    dry = cli("optimize", str(path), "--optimizer", "reflective", "--dry-run")
+    assert dry.returncode == 2 and "reflection" in dry.stderr
 
 
 def test_unknown_optimizer_and_tiny_budget_exit_2(cli, make_task) -> None:

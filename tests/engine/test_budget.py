@@ -4,10 +4,11 @@ from honed.engine.budget import Budget, Estimate, Limits
 from honed.errors import BudgetExhausted
 
 
-def call(budget: Budget, estimate: Estimate = Estimate(), *, cached: bool = False) -> None:
+def call(budget: Budget, *, cached: bool = False) -> None:
     """One request as the client makes it: reserved, then (a cache miss) sent."""
     budget.reserve_call(cached=cached)
     if not cached:
+        estimate = Estimate()
         budget.start_attempt(estimate)
         budget.end_attempt(estimate)
 
@@ -24,8 +25,8 @@ def test_calls_are_reserved_and_capped() -> None:
 def test_retries_count_as_calls_and_never_pass_the_limit() -> None:
     budget = Budget(Limits(max_calls=3))
     budget.reserve_call()
-    for _ in range(3):  # the first try and two retries
-        budget.start_attempt()
+    for attempt in range(3):  # the first try and two retries
+        budget.start_attempt(retry=attempt > 0)
         budget.end_attempt()
     with pytest.raises(BudgetExhausted) as info:
         budget.start_attempt()  # a third retry would be a fourth real request

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from honed.cli.options import (
     MaxCallsOpt,
     MaxCostOpt,
     MaxMinutesOpt,
+    MaxTokensOpt,
     ModelOpt,
     NoCacheOpt,
     TaskArg,
@@ -27,6 +28,7 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(min=1, help="first N examples only")] = None,
     no_cache: NoCacheOpt = False,
     max_calls: MaxCallsOpt = None,
+    max_tokens: MaxTokensOpt = None,
     max_cost: MaxCostOpt = None,
     max_minutes: MaxMinutesOpt = None,
     json_output: JsonOpt = False,
@@ -35,7 +37,7 @@ def eval_command(
     import asyncio
 
     from honed.cli import render
-    from honed.engine.budget import Limits
+    from honed.cli.options import limits as budget_limits
     from honed.engine.session import EngineOptions, honed_home
     from honed.errors import ConfigError
     from honed.lifecycle.tracked import tracked_eval
@@ -45,7 +47,7 @@ def eval_command(
         raise ConfigError(f"unknown split {split!r}", field="--split",
                           fix="use test, val, train or all")
     loaded = load_task(task)
-    limits = Limits(max_calls, None, max_cost, max_minutes * 60 if max_minutes else None)
+    limits = budget_limits(max_calls, max_tokens, max_cost, max_minutes)
     options = EngineOptions(model=model, concurrency=concurrency, cache=not no_cache,
                             limits=limits)
     show = not json_output and render.interactive()
@@ -59,4 +61,16 @@ def eval_command(
         render.json_out(data)
     else:
         render.eval_summary(data)
+    if data["errors"] and data["errors"] == data["n"]:
+        raise_all_failed(data)
 
+
+def raise_all_failed(data: dict[str, Any]) -> None:
+    """Every attempted example failed: a systemic failure (exit 1), with the counts."""
+    from honed.errors import ProviderError
+
+    reasons = ", ".join(f"{k} x{v}" for k, v in data["retry_reasons"].items())
+    first = data["error_examples"][0]["error"] if data["error_examples"] else "?"
+    raise ProviderError(f"all {data['n']} examples failed: {data['failed_calls']} calls "
+                        f"failed after {data['retries']} retries ({reasons or 'no retries'}); "
+                        f"first error: {first}")

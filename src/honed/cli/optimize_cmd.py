@@ -12,6 +12,7 @@ from honed.cli.options import (
     MaxCallsOpt,
     MaxCostOpt,
     MaxMinutesOpt,
+    MaxTokensOpt,
     ModelOpt,
     NoCacheOpt,
     TaskArg,
@@ -29,6 +30,7 @@ def optimize_command(
         help="a capable model that rewrites prompts, e.g. openai:gpt-4.1-mini")] = None,
     model: ModelOpt = None,
     max_calls: MaxCallsOpt = None,
+    max_tokens: MaxTokensOpt = None,
     max_cost: MaxCostOpt = None,
     max_minutes: MaxMinutesOpt = None,
     seed: Annotated[int, typer.Option(help="same seed, same result")] = 0,
@@ -48,14 +50,14 @@ def optimize_command(
 ) -> None:
     """Optimize the task's prompt; prove the gain on held-out test; write TASK.optimized.yaml."""
     from honed.cli import render
-    from honed.engine.budget import Limits
+    from honed.cli.options import limits as budget_limits
     from honed.optimizers.base import Objective
     from honed.optimizers.run import OptimizeOptions
     from honed.optimizers.session import SearchOptions
     from honed.task.config import load_task
 
     loaded = load_task(task)
-    limits = Limits(max_calls, None, max_cost, max_minutes * 60 if max_minutes else None)
+    limits = budget_limits(max_calls, max_tokens, max_cost, max_minutes)
     search = SearchOptions(seed=seed, limits=limits, model=model,
                            reflection_model=reflection_model,
                            objective=Objective(length_penalty, 0.0, max_prompt_tokens),

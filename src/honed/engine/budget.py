@@ -60,7 +60,7 @@ class Ledger:
 class Budget:
     limits: Limits = field(default_factory=Limits)
     calls: int = 0  # real requests sent, retries included
-    requests: int = 0  # distinct requests that went to the provider (not served by the cache)
+    requests: int = 0  # distinct requests sent to the provider (calls less retries)
     rollouts: int = 0  # every request, cached or not
     count_cached: bool = False
     real: Ledger = field(default_factory=Ledger)
@@ -123,11 +123,9 @@ class Budget:
             if reason:
                 raise self._refuse(reason)
         self.rollouts += 1
-        if not cached:
-            self.requests += 1
 
-    def start_attempt(self, estimate: Estimate = Estimate()) -> None:
-        """Admit one real request (the first try or a retry): the hard limits."""
+    def start_attempt(self, estimate: Estimate = Estimate(), *, retry: bool = False) -> None:
+        """Admit one real request (the first try, or a ``retry``): the hard limits."""
         lim = self.limits
         if lim.max_calls is not None and self.calls >= lim.max_calls:
             raise self._refuse("max_calls")
@@ -140,6 +138,7 @@ class Budget:
         if lim.max_usd is not None and worst.usd > lim.max_usd:
             raise self._refuse("max_usd")
         self.calls += 1
+        self.requests += 0 if retry else 1
         self._in_flight = Estimate(self._in_flight.tokens + estimate.tokens,
                                    self._in_flight.usd + estimate.usd)
 
@@ -155,6 +154,16 @@ class Budget:
         if not cached:
             self.real.add(input_tokens, output_tokens, cost_usd)
         self.charged.add(input_tokens, output_tokens, cost_usd)
+
+    def fits(self, worst: Estimate) -> str | None:
+        """The token or USD limit that ``worst`` more would cross on the ledger the limits
+        apply to (the rollout ledger in a search: the same cold, warm or resumed), or None."""
+        lim, ledger = self.limits, self.ledger
+        if lim.max_tokens is not None and ledger.tokens + worst.tokens > lim.max_tokens:
+            return "max_tokens"
+        if lim.max_usd is not None and ledger.cost_usd + worst.usd > lim.max_usd:
+            return "max_usd"
+        return None
 
     def remaining_calls(self) -> int | None:
         if self.limits.max_calls is None:

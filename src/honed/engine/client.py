@@ -209,7 +209,7 @@ class ModelClient:
 
         async def attempt() -> Completion:
             try:
-                self.budget.start_attempt(estimate)
+                self.budget.start_attempt(estimate, retry=bool(last))
             except BudgetExhausted as exc:
                 if not last:
                     raise

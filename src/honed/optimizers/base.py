@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+from honed.engine.budget import Estimate
 from honed.engine.client import ModelClient
 from honed.engine.results import ExampleResult, summarize
 from honed.engine.runner import Engine
@@ -74,9 +75,6 @@ class Scored:
         return [r for r in self.results if r.passed]
 
 
-SPEND_MARGIN = 1.5  # an evaluation starts if 1.5x its expected tokens and USD still fit
-
-
 class StageExhausted(BudgetExhausted):
     """A stage of a schedule used up its share; the run as a whole may go on."""
 
@@ -131,29 +129,29 @@ class SearchContext:
         left = self.engine.budget.remaining_calls()
         self._stage_cap = None if left is None else self.rollouts + int(left * share)
 
-    def _ensure(self, n: int) -> None:
+    def _ensure(self, candidate: Candidate, examples: Sequence[Example]) -> None:
+        """Refuse an evaluation the budget cannot cover whole, before it starts."""
+        n = len(examples) * self.calls_per_example()
         if not self.can_afford(n):
             reason = self.engine.budget.exhausted() or "max_calls"
             stage = self._stage_cap is not None and (self._stage_cap - self.rollouts) < n
             raise (StageExhausted if stage else BudgetExhausted)(reason, f"needs {n} calls")
-        reason = self._spend_limit(n)
+        worst = self._worst_case(candidate, examples)
+        reason = self.engine.budget.fits(worst)
         if reason:
-            raise BudgetExhausted(reason, f"{n} more calls would likely cross it")
+            raise BudgetExhausted(reason, f"the evaluation could take {worst.tokens} tokens")
 
-    def _spend_limit(self, n: int) -> str | None:
-        """The token or USD limit that ``n`` more rollouts would likely cross, judged from the
-        rollout ledger (the same cold, warm or resumed, so the search stops at the same point);
-        the engine's hard check covers the rest."""
-        budget = self.engine.budget
-        lim, charged = budget.limits, budget.charged
-        if not budget.rollouts:
-            return None
-        share = SPEND_MARGIN * n / budget.rollouts
-        if lim.max_tokens is not None and charged.tokens * (1 + share) > lim.max_tokens:
-            return "max_tokens"
-        if lim.max_usd is not None and charged.cost_usd * (1 + share) > lim.max_usd:
-            return "max_usd"
-        return None
+    def _worst_case(self, candidate: Candidate, examples: Sequence[Example]) -> Estimate:
+        """Every call of an evaluation at its worst case (judges priced like the task call).
+        Checked against the rollout ledger, this stops a token- or USD-limited search at the
+        same point cold, warm or resumed, and before the engine's hard check could cut an
+        evaluation short."""
+        if not (self.engine.budget.limits.max_tokens or self.engine.budget.limits.max_usd):
+            return Estimate()
+        per = [self.engine.client.estimate(self.engine.request(candidate, ex))
+               for ex in examples]
+        k = self.calls_per_example()
+        return Estimate(k * sum(e.tokens for e in per), k * sum(e.usd for e in per))
 
     # data ----------------------------------------------------------------------------------
     @cached_property
@@ -194,7 +192,7 @@ class SearchContext:
             if key not in self._charged:  # a resumed run pays what the original run paid
                 self._replay(stored)
         else:
-            self._ensure(len(examples) * self.calls_per_example())
+            self._ensure(candidate, examples)
             before, charged = self.rollouts, self._ledger()
             report = await self.engine.evaluate(candidate, examples, label=split)
             results = report.results
@@ -294,6 +292,9 @@ class SearchContext:
         self._reflect_calls += 1
         request = Request(tuple(messages), temperature, max_tokens,
                           seed=self.seed * 100_003 + self._reflect_calls)
+        reason = self.engine.budget.fits(self.reflection.estimate(request))
+        if reason:  # decided on the rollout ledger, so cold, warm and resumed runs agree
+            raise BudgetExhausted(reason, "no room for a reflection call at its worst case")
         completion = await self.reflection.complete(request)
         return completion.text
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from honed.engine.budget import Limits
 from honed.engine.results import paired_diff
-from honed.errors import BudgetExhausted, ConfigError
+from honed.errors import BudgetExhausted, ConfigError, ProviderError
 from honed.optimizers.base import Objective, Scored, SearchContext
 from honed.optimizers.registry import NEEDS_DEMO_TARGET, NEEDS_REFLECTION, build_optimizer
 from honed.optimizers.result import OptimizationResult, pareto_front
@@ -194,6 +194,10 @@ async def _seed(ctx: SearchContext, task: Task) -> Scored:
         raise ConfigError(f"the budget cannot cover even the seed evaluation on val "
                           f"({len(ctx.splits.val)} examples): {exc}", field="--max-calls",
                           fix="raise --max-calls / --max-cost") from None
+    if seed_val.n and seed_val.errors == seed_val.n:
+        first = next((r.error for r in seed_val.results if r.error), "?")
+        raise ProviderError(f"every call of the seed evaluation on val failed "
+                            f"({seed_val.errors} of {seed_val.n}); first error: {first}")
     ctx.record(seed_val, accepted=True, phase="seed", note="seed prompt")
     return seed_val
 
