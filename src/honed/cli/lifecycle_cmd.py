@@ -34,14 +34,22 @@ def apply_command(
     task: Annotated[Path | None, typer.Argument(
         help="task file to write it into (default for a run id: the run's task file)",
         show_default=False)] = None,
+    task_option: Annotated[Path | None, typer.Option(
+        "--task", help="the task file, as an option (same as the TASK argument)",
+        show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the diff; write nothing")]
     = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Write a prompt into a task file, keeping comments and layout (backup first)."""
+    from honed.errors import ConfigError
     from honed.lifecycle.apply import apply
     from honed.lifecycle.specs import open_sources
 
+    if task is not None and task_option is not None and task != task_option:
+        raise ConfigError("two different task files given", field="--task",
+                          fix="give the task file once: honed apply SPEC TASK.yaml")
+    task = task or task_option
     with open_sources([source]) as sources:
         result = apply(source, task, dry_run=dry_run, registry=sources.registry,
                        store=sources.store)
