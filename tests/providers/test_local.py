@@ -68,3 +68,35 @@ def test_gpu_and_batch_settings_reach_llama_cpp(monkeypatch: pytest.MonkeyPatch,
     assert (seen["n_gpu_layers"], seen["main_gpu"], seen["flash_attn"]) == (-1, 1, False)
     assert seen["n_threads"] == seen["n_threads_batch"] == 3
     assert LocalOptions.from_config(ModelConfig()).flash_attn is True
+
+
+def test_extra_bufts_are_off_by_default_and_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from honed.providers.local import EXTRA_BUFTS_ENV, default_model_path
+
+    monkeypatch.delenv(EXTRA_BUFTS_ENV, raising=False)
+    path = default_model_path()
+    assert LocalOptions.from_config(ModelConfig()).extra_bufts is False
+    off = load_llama(path, ModelConfig(n_threads=1))
+    assert off.model_params.use_extra_bufts is False
+    off.close()
+    # only loaded, never decoded: a load with extra buffers is safe even on an AMX host
+    on = load_llama(path, ModelConfig(n_threads=1, extra_bufts=True))
+    assert on.model_params.use_extra_bufts is True
+    on.close()
+    monkeypatch.setenv(EXTRA_BUFTS_ENV, "1")
+    assert LocalOptions.from_config(ModelConfig()).extra_bufts is True
+    env_on = load_llama(path, ModelConfig(n_threads=1))
+    assert env_on.model_params.use_extra_bufts is True
+    env_on.close()
+
+
+def test_the_params_patch_is_undone_after_a_load() -> None:
+    import llama_cpp.llama_cpp as api
+
+    from honed.providers.local import default_model_path
+
+    original = api.llama_model_default_params
+    load_llama(default_model_path(), ModelConfig(n_threads=1)).close()
+    assert api.llama_model_default_params is original
+    assert api.llama_model_default_params().use_extra_bufts is True  # llama.cpp's own default
+

@@ -3,6 +3,8 @@ one-at-a-time outputs on the real embedded model."""
 
 import asyncio
 import json
+import threading
+import time
 
 import pytest
 
@@ -180,3 +182,47 @@ def test_choice_trie_on_the_real_vocabulary(model) -> None:
     assert b"positive" in first or b"pos" in first
     assert all(any(c.encode().startswith(p) for c in CHOICES) for p in first)
     assert set(trie.allowed(b"neutral").tolist()) == set(tables.eog)
+
+
+@pytest.mark.model
+@needs_model
+def test_batched_latency_is_per_job_and_on_done_reports_each_finish(model) -> None:
+    story = (Message("user", "Write a long story about a dragon who learns to bake bread."),)
+    caps = [1, 24, 2, 40, 4, 12]
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    requests = [*(Request(story, max_tokens=cap) for cap in caps),
+                Request(story, max_tokens=20, output=OutputSpec(json_schema=schema))]
+    calls: list[tuple[int, object, int]] = []
+    started = time.perf_counter()
+    out = asyncio.run(model.complete_batch(
+        requests, on_done=lambda i, c: calls.append((i, c, threading.get_ident()))))
+    wall = time.perf_counter() - started
+
+    assert sorted(i for i, _, _ in calls) == list(range(len(requests)))  # once per request
+    assert all(out[i] is c for i, c, _ in calls)
+    assert threading.get_ident() not in {t for _, _, t in calls}  # from the worker thread
+    tokens = [c.usage.output_tokens for c in out[:6]]
+    latency = [c.latency_s for c in out[:6]]
+    # One shared prefix, all admitted together: they finish in order of output length, the
+    # schema request (one at a time, after the batch) last.
+    assert [i for i, _, _ in calls] == [*sorted(range(6), key=lambda i: (tokens[i], i)), 6]
+    for i in range(6):
+        for j in range(6):
+            if tokens[i] < tokens[j]:
+                assert latency[i] < latency[j], (tokens, latency)
+    assert len(set(latency)) > 1 and min(latency) > 0 and max(latency) <= wall
+    assert 0 < out[6].latency_s <= wall and json.loads(out[6].text)["ok"] in (True, False)
+
+
+@pytest.mark.model
+@needs_model
+def test_an_on_done_error_aborts_the_batch_and_the_next_batch_still_works(model) -> None:
+    requests = _requests(max_tokens=8, output=OutputSpec(choices=CHOICES))
+    before = [c.text for c in asyncio.run(model.complete_batch(requests))]
+
+    def boom(index: int, completion: object) -> None:
+        raise KeyError("callback failed")
+
+    with pytest.raises(KeyError):
+        asyncio.run(model.complete_batch(requests, on_done=boom))
+    assert [c.text for c in asyncio.run(model.complete_batch(requests))] == before

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
-from honed.cli import bench_cmd, eval_cmd, lifecycle_cmd, misc, optimize_cmd, registry_cmd
+from honed.cli import (
+    bench_cmd,
+    doctor_cmd,
+    eval_cmd,
+    lifecycle_cmd,
+    misc,
+    optimize_cmd,
+    registry_cmd,
+)
 
 app = typer.Typer(
     name="honed",
@@ -17,8 +26,21 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    """``--version`` is eager: it answers before any command or argument is looked at."""
+    if value:
+        from honed import __version__
+
+        typer.echo(f"honed {__version__}")
+        raise typer.Exit(0)
+
+
+VersionOpt = Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print honed's version and exit")]
+
+
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
+def _root(ctx: typer.Context, version: VersionOpt = False) -> None:
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
@@ -36,12 +58,13 @@ app.command("gate")(lifecycle_cmd.gate_command)
 app.command("abtest")(lifecycle_cmd.abtest_command)
 registry = typer.Typer(help="Versioned prompts: list, show, diff, promote, rollback.",
                        no_args_is_help=True)
-for _name in ("list", "show", "diff", "promote", "rollback"):
+for _name in ("list", "show", "diff", "promote", "rollback", "copy"):
     registry.command(_name)(getattr(registry_cmd, f"registry_{_name}"))
 app.add_typer(registry, name="registry")
 app.command("ui")(registry_cmd.ui_command)
 app.command("schema")(misc.schema_command)
 app.command("version")(misc.version_command)
+app.command("doctor")(doctor_cmd.doctor_command)
 
 
 def main(argv: list[str] | None = None) -> int:

