@@ -1,4 +1,6 @@
-"""``honed registry ...`` and ``honed ui`` through the real entry point, on both backends."""
+"""``honed registry ...`` and ``honed ui`` through the real entry point, on both backends
+(in a subprocess, and in-process through ``honed.cli.app.main`` where MLflow's import would
+otherwise be paid again by every call)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from honed.cli.app import main
 from honed.lifecycle.promote import register_candidate
 from honed.lifecycle.registry import open_registry
 from honed.types import Candidate
@@ -16,6 +19,7 @@ from honed.types import Candidate
 V1 = Candidate({"system": "Classify.", "user": "{text}"})
 V2 = Candidate({"system": "Classify. Labels: positive, negative, neutral.", "user": "{text}"},
                ("ex-1",))
+ROWS = {"ex-1": {"text": "great value, would buy again", "label": "positive"}}
 
 
 def seed_registry(backend: str) -> Path:
@@ -23,8 +27,20 @@ def seed_registry(backend: str) -> Path:
     home = Path(os.environ["HONED_HOME"])
     registry = open_registry(home, backend=backend)
     registry.register("sent", V1, tags={"honed.source": "seed"})
-    register_candidate(registry, "sent", V2, {"val_score": 0.9})
+    register_candidate(registry, "sent", V2, {"val_score": 0.9}, demo_rows=ROWS)
     return home
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def main_json(capsys, *args: str) -> dict:
+    code, out, err = run_main(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
 
 
 @pytest.fixture
@@ -95,32 +111,85 @@ def test_errors_exit_2_with_a_message(cli, local: str) -> None:
 def test_blocked_version_needs_force(cli, local: str) -> None:
     backend, home = local, Path(os.environ["HONED_HOME"])
     registry = open_registry(home, backend=backend)
-    register_candidate(registry, "sent", V1, {"honed.blocked": ["no-regression"]})
-    blocked = cli("registry", "promote", "sent", "3", "--backend", backend)
+    again = register_candidate(registry, "sent", V1, {"honed.blocked": ["no-regression"]})
+    assert again.version == 1  # the same content: its version, now tagged blocked
+    blocked = cli("registry", "promote", "sent", "1", "--backend", backend)
     assert blocked.returncode not in (0, 2) and "no-regression" in blocked.stderr
     assert "Traceback" not in blocked.stderr
-    forced = run_json(cli, "registry", "promote", "sent", "3", "--force", "--backend", backend)
+    forced = run_json(cli, "registry", "promote", "sent", "1", "--force", "--backend", backend)
     assert forced["forced"] and forced["blocked"] == ["no-regression"]
 
 
-def test_mlflow_backend_through_the_cli(cli, mlflow_backend: str) -> None:
-    """The same commands on MLflow's prompt registry (each call pays MLflow's import)."""
+def test_mlflow_backend_through_the_cli(capsys, mlflow_backend: str, monkeypatch) -> None:
+    """The same commands on MLflow's prompt registry (in-process: MLflow is imported once)."""
     b = ("--backend", mlflow_backend)
-    listed = run_json(cli, "registry", "list", *b)
+    listed = main_json(capsys, "registry", "list", *b)
     assert listed["backend"] == "mlflow" and listed["prompts"][0]["aliases"] == {"candidate": 2}
-    promoted = run_json(cli, "registry", "promote", "sent", "2", *b)
+    promoted = main_json(capsys, "registry", "promote", "sent", "2", *b)
     assert promoted["changed"] and promoted["previous"] is None
-    shown = cli("registry", "show", "sent", *b)
-    assert shown.returncode == 0 and "sent/2" in shown.stdout and "ex-1" in shown.stdout
-    missing = cli("registry", "rollback", "sent", *b)
-    assert missing.returncode == 2 and "previous-production" in missing.stderr
-    ghost = cli("registry", "diff", "ghost", "1", "2", "--backend", "auto")  # auto = MLflow
-    assert ghost.returncode == 2 and "no prompt named 'ghost'" in ghost.stderr
+    code, out, _ = run_main(capsys, "registry", "show", "sent", *b)
+    assert code == 0 and "sent/2" in out and "ex-1" in out and "would buy again" in out
+    code, _, err = run_main(capsys, "registry", "rollback", "sent", *b)
+    assert code == 2 and "previous-production" in err
+    monkeypatch.setenv("HONED_REGISTRY", "mlflow")
+    code, _, err = run_main(capsys, "registry", "diff", "ghost", "1", "2")
+    assert code == 2 and "no prompt named 'ghost'" in err
 
 
 def test_unknown_backend_exits_2(cli) -> None:
     result = cli("registry", "list", "--backend", "s3")
     assert result.returncode == 2 and "backend" in result.stderr
+    setting = cli("registry", "list", env={"HONED_REGISTRY": "s3"})
+    assert setting.returncode == 2 and "HONED_REGISTRY" in setting.stderr
+
+
+# the backend is a setting; copying between backends ---------------------------------------------
+def test_installing_mlflow_does_not_hide_the_local_registry(capsys, mlflow_backend: str,
+                                                            monkeypatch) -> None:
+    """MLflow is installed and its store holds 'sent': the default stays local, and says
+    where to look."""
+    monkeypatch.delenv("HONED_REGISTRY", raising=False)
+    listed = main_json(capsys, "registry", "list")
+    assert listed["backend"] == "local" and listed["prompts"] == []
+    assert "--backend mlflow" in listed["note"]
+    code, out, err = run_main(capsys, "registry", "list")
+    assert code == 0 and "no prompts" in out and "registry copy --from mlflow" in err
+    monkeypatch.setenv("HONED_REGISTRY", "mlflow")
+    assert main_json(capsys, "registry", "list")["prompts"][0]["name"] == "sent"
+    assert main_json(capsys, "registry", "list", "--backend", "local")["prompts"] == []
+
+
+def test_copy_local_to_mlflow_and_back_is_idempotent(capsys, local: str, mlflow_template: Path,
+                                                     monkeypatch) -> None:
+    home = Path(os.environ["HONED_HOME"])
+    shutil.copyfile(mlflow_template, home / "mlflow.db")
+    assert main_json(capsys, "registry", "promote", "sent", "1")["changed"]
+    copied = main_json(capsys, "registry", "copy", "--from", "local", "--to", "mlflow")
+    assert copied["versions"] == {"sent": [1, 2]} and copied["changed"]
+    assert copied["aliases"] == {"sent": {"candidate": 2, "production": 1}}
+    again = main_json(capsys, "registry", "copy", "--from", "local", "--to", "mlflow", "sent")
+    assert not again["changed"] and again["versions"] == {"sent": []}
+    back = main_json(capsys, "registry", "copy", "--from", "mlflow", "--to", "local")
+    assert not back["changed"]
+    shown = main_json(capsys, "registry", "show", "sent@candidate", "--backend", "mlflow")
+    assert shown["demo_rows"] == ROWS and shown["tags"] == {"val_score": "0.9"}
+    code, out, _ = run_main(capsys, "registry", "copy", "--from", "local", "--to", "mlflow")
+    assert code == 0 and "nothing to copy" in out
+    code, _, err = run_main(capsys, "registry", "copy", "--from", "local", "--to", "local")
+    assert code == 2 and "both local" in err
+    code, _, err = run_main(capsys, "registry", "copy", "--from", "local", "--to", "mlflow",
+                            "ghost")
+    assert code == 2 and "no prompt named 'ghost'" in err
+
+
+def test_show_prints_the_demos_text(capsys, local: str) -> None:
+    code, out, err = run_main(capsys, "registry", "show", "sent", "2")
+    assert code == 0, err
+    assert "demos (1):" in out and "- ex-1" in out
+    assert "text: great value, would buy again" in out and "label: positive" in out
+    assert main_json(capsys, "registry", "show", "sent", "2")["demo_rows"] == ROWS
+    diff = run_main(capsys, "registry", "diff", "sent", "1", "2")[1]
+    assert "+  text: great value, would buy again" in diff
 
 
 def test_empty_registry_lists_nothing(cli) -> None:

@@ -1,7 +1,9 @@
-"""The prompt registry, both backends behind one protocol (MLflow: a real local store)."""
+"""The prompt registry, every backend behind one protocol (MLflow: a real local store)."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ from honed.lifecycle.registry import (
     PREVIOUS,
     PRODUCTION,
     PromptRef,
+    PromptVersion,
+    copy_prompts,
     open_registry,
     parse_ref,
 )
@@ -36,19 +40,42 @@ TRICKY = Candidate(
     ("ex-3", "ex-1", "ex-2"))
 
 
+ROWS = {"ex-1": {"text": "great value", "label": "positive"},
+        "ex-2": {"text": "awful ✗", "label": "negative", "meta": {"n": 2}},
+        "ex-3": {"text": "it is blue", "label": "neutral"},
+        "unused": {"text": "not a demo of this candidate"}}
+
+
+def make_registry(kind: str, request: pytest.FixtureRequest, tmp_path: Path):
+    if kind == "local":
+        return open_registry(tmp_path / "home", backend="local")
+    if kind == "memory":
+        return MemoryRegistry()
+    return open_registry(request.getfixturevalue("mlflow_home"), backend="mlflow")
+
+
 @pytest.fixture(params=["local", "mlflow"])
 def registry(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "local":
-        return open_registry(tmp_path / "home", backend="local")
-    home = request.getfixturevalue("mlflow_home")
-    return open_registry(home, backend="mlflow")
+    return make_registry(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["local", "mlflow", "memory"])
+def any_registry(request: pytest.FixtureRequest, tmp_path: Path):
+    return make_registry(request.param, request, tmp_path)
 
 
 # the protocol ---------------------------------------------------------------------------------
-def test_open_registry_picks_the_backend(tmp_path: Path, mlflow_home: Path) -> None:
-    assert open_registry(tmp_path, backend="local").backend == "local"
+def test_the_backend_is_a_setting_not_a_guess(tmp_path: Path, mlflow_home: Path,
+                                              monkeypatch) -> None:
+    monkeypatch.delenv("HONED_REGISTRY", raising=False)
+    assert open_registry(mlflow_home).backend == "local"  # MLflow is installed here: still local
     assert open_registry(mlflow_home, backend="mlflow").backend == "mlflow"
-    assert open_registry(mlflow_home).backend == "mlflow"  # auto: MLflow is installed here
+    monkeypatch.setenv("HONED_REGISTRY", "mlflow")
+    assert open_registry(mlflow_home).backend == "mlflow"
+    assert open_registry(tmp_path, backend="local").backend == "local"  # explicit wins
+    monkeypatch.setenv("HONED_REGISTRY", "s3")
+    with pytest.raises(ConfigError, match="HONED_REGISTRY"):
+        open_registry(tmp_path)
 
 
 @pytest.mark.parametrize("candidate", [SEED, TRICKY, Candidate({"system": "", "user": "{q}"})],
@@ -187,7 +214,7 @@ def test_register_candidate_tags_scores_and_moves_candidate_alias(registry) -> N
                                   "honed.blocked": "no-regression,min-accuracy"}
     assert blocked_from_tags(version.tags) == ["no-regression", "min-accuracy"]
     assert registry.aliases("p") == {CANDIDATE: 2}
-    register_candidate(registry, "p", SEED, {})
+    register_candidate(registry, "p", SEED.with_components(system="new"), {})
     assert registry.aliases("p") == {CANDIDATE: 3}
 
 
@@ -201,7 +228,8 @@ def test_ensure_registered_registers_the_seed_once(registry, make_task) -> None:
     assert len(registry.versions("t")) == 1
     changed = load_task(make_task(make_task().read_text().replace("Classify.", "Label it.")))
     assert ensure_registered(registry, changed).version == 2
-    assert ensure_registered(registry, task).version == 3  # the file went back: a new latest
+    assert ensure_registered(registry, task).version == 1  # the file went back: same content
+    assert len(registry.versions("t")) == 2
 
 
 def test_ensure_registered_leaves_registry_prompts_alone(registry, make_task) -> None:
@@ -226,6 +254,127 @@ def test_diff_versions_shows_system_user_and_demos(registry) -> None:
         diff_versions(registry, "p", 1, 3)
 
 
+# content identity -------------------------------------------------------------------------------
+def test_identical_content_returns_the_existing_version(any_registry) -> None:
+    registry = any_registry
+    first = registry.register("p", TRICKY, tags={"run": "1"})
+    registry.register("p", SEED)
+    again = registry.register("p", Candidate(dict(TRICKY.components), TRICKY.demos),
+                              tags={"run": "2"})
+    assert again.version == first.version == 1 and again.candidate == TRICKY
+    assert again.tags["run"] == "1"  # a version is what was registered first
+    assert [v.version for v in registry.versions("p")] == [1, 2]
+    other_demos = registry.register("p", TRICKY.with_demos(("ex-1", "ex-3", "ex-2")))
+    no_demos = registry.register("p", TRICKY.with_demos(()))
+    assert (other_demos.version, no_demos.version) == (3, 4)  # demos are content, order too
+    assert registry.register("q", TRICKY).version == 1  # per prompt name
+
+
+def test_register_candidate_with_known_content_moves_candidate_and_records_scores(
+        any_registry) -> None:
+    registry = any_registry
+    registry.register("p", SEED, tags={"honed.source": "seed"})
+    registry.register("p", TRICKY)
+    registry.set_alias("p", CANDIDATE, 2)
+    version = register_candidate(registry, "p", SEED, {"val_score": 0.5,
+                                                       "honed.gate": "PASS"})
+    assert version.version == 1 and len(registry.versions("p")) == 2
+    assert registry.aliases("p")[CANDIDATE] == 1
+    tags = registry.get(PromptRef("p", version=1)).tags
+    assert tags == {"honed.source": "seed", "val_score": "0.5", "honed.gate": "PASS"}
+
+
+# demos carried with the version -----------------------------------------------------------------
+def test_versions_carry_their_demo_rows(any_registry) -> None:
+    registry = any_registry
+    registered = register_candidate(registry, "p", TRICKY, {"val_score": 0.9}, demo_rows=ROWS)
+    expected = {k: ROWS[k] for k in ("ex-3", "ex-1", "ex-2")}  # the candidate's demos only
+    assert registered.demo_rows == expected
+    assert registry.get(PromptRef("p", version=1)).demo_rows == expected
+    assert registry.get(PromptRef("p", alias=CANDIDATE)).demo_rows == expected
+    assert registry.versions("p")[0].demo_rows == expected
+    plain = registry.register("p", SEED, demo_rows=ROWS)
+    assert plain.demo_rows == {}  # no demos, no rows
+
+
+def test_rows_missing_from_an_older_version_are_filled_in(any_registry) -> None:
+    registry = any_registry
+    registry.register("p", TRICKY)  # registered before rows were kept
+    assert registry.get(PromptRef("p", version=1)).demo_rows == {}
+    again = registry.register("p", TRICKY, demo_rows=ROWS)
+    assert again.version == 1 and set(again.demo_rows) == {"ex-1", "ex-2", "ex-3"}
+    assert registry.register("p", TRICKY, demo_rows={"ex-1": {"text": "other"}}).demo_rows[
+        "ex-1"] == ROWS["ex-1"]  # stored rows are never replaced
+
+
+def test_render_and_diff_show_the_demos_text(registry) -> None:
+    registry.register("p", SEED.with_demos(("ex-1",)), demo_rows=ROWS)
+    registry.register("p", SEED.with_demos(("ex-2",)), demo_rows=ROWS)
+    text = diff_versions(registry, "p", 1, 2)
+    assert "-  text: great value\n" in text and "+  text: awful ✗\n" in text
+    assert '+  meta: {"n": 2}\n' in text
+
+
+# copying between backends -----------------------------------------------------------------------
+def seeded(registry) -> None:
+    """Prompt 'p' at three versions with tags, demo rows and aliases, and prompt 'q'."""
+    registry.register("p", SEED, tags={"honed.source": "seed"})
+    register_candidate(registry, "p", TRICKY, {"val_score": 0.8}, demo_rows=ROWS)
+    registry.register("p", SEED.with_components(system="v3"), tags={"honed.gate": "FAIL"})
+    promote(registry, "p", 1)
+    promote(registry, "p", 2)
+    registry.register("q", Candidate({"system": "", "user": "{q}"}))
+
+
+@pytest.mark.parametrize("direction", ["local->mlflow", "mlflow->local", "memory->local"])
+def test_copy_moves_everything_and_twice_copies_nothing(direction: str, request, tmp_path) -> None:
+    source, target = (make_registry(k, request, tmp_path) for k in direction.split("->"))
+    seeded(source)
+    report = copy_prompts(source, target)
+    assert report.versions == {"p": [1, 2, 3], "q": [1]} and report.changed
+    for name in ("p", "q"):
+        assert target.aliases(name) == source.aliases(name)
+        for a, b in zip(source.versions(name), target.versions(name), strict=True):
+            assert (a.version, a.candidate, dict(a.tags), dict(a.demo_rows)) == (
+                b.version, b.candidate, dict(b.tags), dict(b.demo_rows))
+    again = copy_prompts(source, target)
+    assert not again.changed and again.versions == {"p": [], "q": []}
+    assert len(target.versions("p")) == 3
+
+
+def test_copy_follows_content_into_a_registry_with_history(tmp_path: Path) -> None:
+    source, target = MemoryRegistry(), open_registry(tmp_path / "t", backend="local")
+    seeded(source)
+    target.register("p", Candidate({"system": "only in the target", "user": "{x}"}))
+    target.register("p", TRICKY)  # the same content as source p/2, without its tags
+    source.set_tags("p", 2, {"honed.gate": "PASS"})
+    report = copy_prompts(source, target, ["p"])
+    assert report.mapping["p"] == {1: 3, 2: 2, 3: 4} and report.versions["p"] == [3, 4]
+    assert target.aliases("p") == {CANDIDATE: 2, PRODUCTION: 2, PREVIOUS: 3}
+    assert target.get(PromptRef("p", version=2)).tags["honed.gate"] == "PASS"
+    assert set(target.get(PromptRef("p", version=2)).demo_rows) == {"ex-1", "ex-2", "ex-3"}
+    assert not copy_prompts(source, target, ["p"]).changed
+    with pytest.raises(ConfigError, match="no prompt named 'ghost'"):
+        copy_prompts(open_registry(tmp_path / "s", backend="local"), target, ["ghost"])
+
+
+def test_copy_merges_legacy_duplicates_once(tmp_path: Path) -> None:
+    """Versions registered twice before content identity existed: one target version, the
+    first one's tags, the later one's extra tags, and a stable second copy."""
+    source = MemoryRegistry()
+    source.register("p", SEED, tags={"val_score": "0.5"})
+    source._versions["p"].append(PromptVersion("p", 2, SEED, {"val_score": "0.7",
+                                                              "honed.run_id": "r2"}))
+    source.set_alias("p", CANDIDATE, 2)
+    target = open_registry(tmp_path, backend="local")
+    report = copy_prompts(source, target)
+    assert report.mapping["p"] == {1: 1, 2: 1}
+    assert target.get(PromptRef("p", version=1)).tags == {"val_score": "0.5",
+                                                          "honed.run_id": "r2"}
+    assert target.aliases("p") == {CANDIDATE: 1}
+    assert not copy_prompts(source, target).changed
+
+
 # backend specifics --------------------------------------------------------------------------------
 def test_local_migrations_are_ordered_and_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "registry.sqlite"
@@ -233,6 +382,22 @@ def test_local_migrations_are_ordered_and_idempotent(tmp_path: Path) -> None:
     registry = LocalRegistry(path)
     assert registry.applied_migrations() == [name for name, _ in MIGRATIONS]
     assert [n for n, _ in MIGRATIONS] == sorted(n for n, _ in MIGRATIONS)
+    registry.close()
+
+
+def test_a_registry_from_before_demo_rows_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    old = LocalRegistry.__new__(LocalRegistry)
+    old.MIGRATIONS = MIGRATIONS[:3]
+    LocalRegistry.__init__(old, path)
+    body = json.dumps(TRICKY.to_dict())
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO versions VALUES (?,?,?,?,?)", ("p", 1, TRICKY.id, body, 1.0))
+    old.close()
+    registry = LocalRegistry(path)
+    assert registry.get(PromptRef("p", version=1)).candidate == TRICKY
+    assert registry.register("p", TRICKY, demo_rows=ROWS).version == 1
+    assert set(registry.get(PromptRef("p", version=1)).demo_rows) == {"ex-1", "ex-2", "ex-3"}
     registry.close()
 
 
@@ -252,6 +417,24 @@ def test_mlflow_versions_are_native_chat_prompts(mlflow_home: Path) -> None:
     assert pv.tags["honed.demos"] == "ex-3,ex-1,ex-2" and pv.tags["val_score"] == "0.9"
     assert pv.format(text="great")[1]["content"] == "great"
     assert "ex-3" in (pv.commit_message or "")
+
+
+def test_mlflow_keeps_demo_rows_in_a_version_tag(mlflow_home: Path, monkeypatch) -> None:
+    """MLflow users see the demos' rows on the version (tag honed.demo_rows, canonical JSON)."""
+    from mlflow import MlflowClient
+
+    from honed.lifecycle import registry_mlflow
+
+    registry = open_registry(mlflow_home, backend="mlflow")
+    registry.register("sentiment", TRICKY, demo_rows=ROWS)
+    client = MlflowClient(tracking_uri=registry.uri, registry_uri=registry.uri)
+    pv = client.get_prompt_version("sentiment", 1)
+    assert json.loads(pv.tags["honed.demo_rows"])["ex-2"] == ROWS["ex-2"]
+    assert "honed.demo_rows" not in registry.get(PromptRef("sentiment", version=1)).tags
+    monkeypatch.setattr(registry_mlflow, "MAX_TAG", 50)
+    big = registry.register("sentiment", TRICKY.with_demos(("ex-1", "ex-2")), demo_rows=ROWS)
+    assert big.demo_rows == {} and "over MLflow's 50" in client.get_prompt_version(
+        "sentiment", big.version).tags["honed.demo_rows_omitted"]
 
 
 def test_mlflow_prompts_made_outside_honed_are_readable(mlflow_home: Path) -> None:

@@ -1,7 +1,17 @@
+import asyncio
 import json
+from dataclasses import dataclass
+from pathlib import Path
 
+import honed.optimizers.run as run_module
+from honed.cli.app import main
+from honed.lifecycle import tracked
 from honed.lifecycle.promote import register_candidate
-from honed.lifecycle.registry import open_registry
+from honed.lifecycle.registry import open_registry, parse_ref
+from honed.optimizers.base import SearchContext
+from honed.optimizers.run import OptimizeOptions
+from honed.providers.fake import FakeModel, last_user
+from honed.task.config import load_splits, load_task
 from honed.types import Candidate
 
 
@@ -81,3 +91,65 @@ def test_a_version_that_passes_its_gates_is_tagged_so(cli, make_task, tmp_path) 
     assert version.tags["honed.gate"] == "PASS" and version.tags["honed.blocked"] == ""
     promoted = cli("registry", "promote", "t", str(registered["version"]), "--backend", "local")
     assert promoted.returncode == 0, promoted.stderr
+
+
+# demos travel with the registered version -------------------------------------------------------
+@dataclass
+class DemoToy:
+    """One proposal: the seed with the first two train examples as few-shot demos."""
+
+    name: str = "demo-toy"
+
+    async def search(self, ctx: SearchContext, seed: Candidate) -> None:
+        ctx.iteration = 1
+        demos = tuple(ex.id for ex in ctx.splits.train[:2])
+        ctx.record(await ctx.evaluate(seed.with_demos(demos), "val"), accepted=True,
+                   phase="toy")
+
+
+def knows_demos(request) -> str:
+    """Right only when the prompt carries demos (assistant turns)."""
+    if any(m.role == "assistant" for m in request.messages):
+        return "positive" if "good" in last_user(request) else "negative"
+    return "neutral"
+
+
+def demo_task(make_task, tmp_path: Path) -> Path:
+    path = make_task()
+    for split, n in (("train", 4), ("val", 6), ("test", 6)):
+        rows = [{"text": f"{split} {i} {'good' if i % 2 else 'bad'}",
+                 "label": "positive" if i % 2 else "negative"} for i in range(n)]
+        (tmp_path / "data" / f"{split}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_an_optimized_prompt_carries_its_demo_rows_and_survives_a_moved_dataset(
+        make_task, tmp_path: Path, monkeypatch, capsys) -> None:
+    home = tmp_path / "home"
+    real = tracked.optimize
+    monkeypatch.setattr(run_module, "build_optimizer", lambda name: DemoToy())
+    monkeypatch.setattr(tracked, "optimize", lambda task, options, callbacks=(): real(
+        task, options, callbacks=callbacks, model=FakeModel(knows_demos)))
+    task = load_task(demo_task(make_task, tmp_path))
+    result, info = asyncio.run(tracked.tracked_optimize(
+        task, OptimizeOptions("toy", write_output=False), home=home))
+    assert info.warnings == [] and len(result.best_val.candidate.demos) == 2
+    version = open_registry(home, backend="local").get(parse_ref("t@candidate"))
+    train = load_splits(task).train
+    assert version.version == info.registered["version"] == 2  # 1 is the seed
+    assert version.demo_rows == {ex.id: dict(ex.fields) for ex in train[:2]}
+    shown = main(["registry", "show", "t@candidate"])
+    out = capsys.readouterr().out
+    assert shown == 0 and "text: train 1 good" in out and "label: positive" in out
+    # the dataset changes: the registry version still brings its demos
+    body = make_task().read_text().replace(
+        "prompt:\n  system: Classify.\n  user: '{text}'\n", "prompt:\n  registry: t@candidate\n")
+    moved = make_task(body)  # (this rewrites the data: none of the demos is in it any more)
+    assert not {ex.id for ex in load_splits(load_task(moved)).train} & set(version.demo_rows)
+    candidate, demos = tracked.registry_prompt(load_task(moved), home)
+    assert candidate == result.best_val.candidate
+    assert {d: dict(ex.fields) for d, ex in demos.items()} == version.demo_rows
+    code = main(["eval", str(moved), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["errors"] == 0 and data["n"] == 10

@@ -142,7 +142,9 @@ def tracked(path: Path) -> Path:
 def test_open_tracker_modes(make_task, mlflow_home: Path, monkeypatch) -> None:
     task = load_task(tracked(make_task()))
     assert open_tracker(task, mlflow_home, "eval", mode="none") is None
-    assert isinstance(open_tracker(task, mlflow_home, "eval"), MlflowTracker)  # task: auto
+    tracker = open_tracker(task, mlflow_home, "eval")  # task: auto
+    assert isinstance(tracker, MlflowTracker) and not tracker.background  # the library waits
+    assert open_tracker(task, mlflow_home, "eval", background=True).background
     monkeypatch.setattr(tracking.tracker, "mlflow_available", lambda: False)
     assert open_tracker(task, mlflow_home, "eval", mode="auto") is None
     with pytest.raises(ConfigError, match="MLflow"):
@@ -275,34 +277,50 @@ def test_traces_are_a_uniform_deterministic_sample(mlflow_home: Path) -> None:
 
 def test_iteration_metrics_track_best_per_split(mlflow_home: Path) -> None:
     tracker = MlflowTracker(mlflow_home, "metrics", kind="optimize")
-    run_id = tracker.start()
+    tracking_id = tracker.start()
     for i, (split, score) in enumerate([("val", 0.5), ("train", 0.9), ("val", 0.4),
                                         ("val", 0.7)]):
         tracker(CandidateEvaluated(i, f"c{i}", split, score, 10, True, 0.5, 10 * i, 0.01 * i))
     tracker.end("failed")
-    c = client(mlflow_home)
+    c, run_id = client(mlflow_home), tracker.run_id
+    assert run_id is not None and tracker.errors == []
     assert [m.value for m in c.get_metric_history(run_id, "val/best")] == [0.5, 0.5, 0.7]
     assert [m.value for m in c.get_metric_history(run_id, "train/best")] == [0.9]
-    assert c.get_run(run_id).info.status == "FAILED"
+    run = c.get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["honed.tracking_id"] == tracking_id
 
 
-def test_tracking_failures_are_kept_not_raised(mlflow_home: Path) -> None:
-    tracker = MlflowTracker(mlflow_home, "fragile", kind="eval")
+def test_tracking_failures_are_kept_not_raised(mlflow_home: Path, tmp_path: Path) -> None:
+    """A store that cannot be written: the run stays in the spool, the failure is a warning;
+    once the store works again the next flush logs it."""
+    (tmp_path / "a-file").write_text("not a folder")
+    broken = f"sqlite:///{tmp_path}/a-file/mlflow.db"
+    tracker = MlflowTracker(mlflow_home, "fragile", kind="eval", uri=broken)
     tracker.start()
     tracker.log_eval({"score": 1.0, "n": 1, "ci95": [1.0, 1.0]}, [{"example_id": "a"}])
-    tracker._client = None  # simulate a broken store under the tracker
-    tracker.log_eval({"score": 1.0}, [])
-    assert tracker.errors and "AttributeError" in tracker.errors[0]
-    tracker._client = client(mlflow_home)
     tracker.end()
     tracker.end()  # idempotent
+    assert tracker.run_id is None and len(tracker.errors) == 1
+    assert tracking.spool.error_path(tracker.spool_path).exists()
+    assert any("failed (1 attempt" in line for line in tracking.failures(mlflow_home))
+    record = json.loads(tracker.spool_path.read_text())
+    record["uri"] = tracking_uri(mlflow_home)  # the store is back (here: moved)
+    record["artifact_location"] = tracking.artifact_location(record["uri"])
+    tracker.spool_path.write_text(json.dumps(record))
+    flushed = tracking.flush_pending(mlflow_home, grace_s=0)
+    assert flushed.errors == [] and len(flushed.receipts) == 1
+    assert not tracker.spool_path.exists() and tracking.failures(mlflow_home) == []
+    _, _, mrun = only_run(mlflow_home, "fragile")
+    assert mrun.data.metrics["score"] == 1.0 and mrun.info.status == "FINISHED"
 
 
-def test_unreachable_store_is_a_config_error(tmp_path: Path) -> None:
+def test_unreachable_store_is_kept_for_later(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     tracker = MlflowTracker(tmp_path, "t", uri=f"sqlite:///{tmp_path}/a-file/mlflow.db")
-    with pytest.raises(ConfigError, match="MLflow store"):
-        tracker.start()
+    tracker.start()
+    tracker.end()
+    assert tracker.errors and "a-file" in tracker.errors[0]
+    assert tracker.spool_path.exists()  # nothing lost: retried by the next flush
 
 
 # the real UI ----------------------------------------------------------------------------------
@@ -323,6 +341,7 @@ def test_mlflow_ui_serves_the_store(mlflow_home: Path) -> None:
     tracker.start()
     tracker.log_eval({"score": 0.75, "n": 4, "ci95": [0.5, 1.0]}, [{"example_id": "a"}])
     tracker.end()
+    assert tracker.errors == []
     port = _free_port()
     exe = Path(sys.executable).with_name("mlflow")
     argv = [str(exe) if exe.exists() else "mlflow", "ui", "--backend-store-uri",

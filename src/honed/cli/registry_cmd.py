@@ -1,7 +1,9 @@
-"""``honed registry list|show|diff|promote|rollback`` and ``honed ui``.
+"""``honed registry list|show|diff|promote|rollback|copy`` and ``honed ui``.
 
 Thin edges over ``honed.lifecycle.promote``: parse arguments, call, render (rich tables on a
 terminal, one JSON object with ``--json``). Errors are ConfigError / GateFailed from below.
+The backend is ``--backend``, else ``HONED_REGISTRY``, else ``local`` (never a guess from what is
+installed); ``honed registry copy`` moves prompts between backends.
 """
 
 from __future__ import annotations
@@ -15,23 +17,20 @@ from honed.cli.options import JsonOpt
 if TYPE_CHECKING:
     from honed.lifecycle.registry import PromptRegistry, PromptVersion
 
-BACKENDS = ("auto", "mlflow", "local")
-BackendOpt = Annotated[str, typer.Option("--backend",
-                                         help="auto (MLflow when installed), mlflow or local")]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", help="local or mlflow (default: $HONED_REGISTRY, else local)",
+    show_default=False)]
 NameArg = Annotated[str, typer.Argument(help="prompt name (usually the task name)",
                                         show_default=False)]
 VersionArg = Annotated[int, typer.Argument(min=1, help="version number", show_default=False)]
 
 
-def _open(backend: str) -> PromptRegistry:
+def _open(backend: str | None) -> PromptRegistry:
     from honed.engine.session import honed_home
-    from honed.errors import ConfigError
-    from honed.lifecycle.registry import open_registry
+    from honed.lifecycle.registry import open_registry, registry_backend
 
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown registry backend {backend!r}", field="--backend",
-                          fix="use auto, mlflow or local")
-    return open_registry(honed_home(), backend=None if backend == "auto" else backend)
+    chosen = None if backend in (None, "auto") else backend  # auto: the setting, as before
+    return open_registry(honed_home(), backend=registry_backend(chosen))
 
 
 def version_dict(v: PromptVersion) -> dict[str, Any]:
@@ -39,30 +38,50 @@ def version_dict(v: PromptVersion) -> dict[str, Any]:
 
     return {"name": v.name, "version": v.version, "aliases": list(v.aliases),
             "tags": dict(v.tags), "created": v.created, "candidate_id": v.candidate.id,
-            "prompt": describe(v.candidate)}
+            "prompt": describe(v.candidate),
+            "demo_rows": {d: dict(v.demo_rows[d]) for d in v.candidate.demos
+                          if d in v.demo_rows}}
+
+
+def _elsewhere(backend: str) -> str | None:
+    """A hint when the local registry is empty but an MLflow store sits next to it (whose
+    prompt registry was the default before the backend became a setting)."""
+    from honed.engine.session import honed_home
+    from honed.lifecycle.registry import REGISTRY_ENV
+    from honed.tracking.mlflow import DB_NAME
+
+    if backend != "local" or not (honed_home() / DB_NAME).exists():
+        return None
+    return (f"note: the MLflow store in {honed_home()} may hold prompts; see them with "
+            f"`honed registry list --backend mlflow` (or {REGISTRY_ENV}=mlflow), copy them "
+            "with `honed registry copy --from mlflow --to local`")
 
 
 # commands ---------------------------------------------------------------------------------------
-def registry_list(json_output: JsonOpt = False, backend: BackendOpt = "auto") -> None:
+def registry_list(json_output: JsonOpt = False, backend: BackendOpt = None) -> None:
     """List registered prompts with their latest version and aliases."""
     registry = _open(backend)
     rows = []
     for name in registry.names():
         versions = registry.versions(name)
+        aliases = {a: v.version for v in versions for a in v.aliases}
         rows.append({"name": name, "versions": len(versions),
                      "latest": versions[-1].version if versions else None,
-                     "aliases": registry.aliases(name)})
-    data = {"backend": registry.backend, "prompts": rows}
+                     "aliases": dict(sorted(aliases.items()))})
+    data: dict[str, Any] = {"backend": registry.backend, "prompts": rows}
+    note = None if rows else _elsewhere(registry.backend)
     if json_output:
-        _json(data)
+        _json({**data, "note": note} if note else data)
     else:
         _list_table(data)
+        if note:
+            typer.echo(note, err=True)
 
 
 def registry_show(name: NameArg,
                   version: Annotated[int | None, typer.Argument(
                       min=1, help="version (default: production, else the latest)")] = None,
-                  json_output: JsonOpt = False, backend: BackendOpt = "auto") -> None:
+                  json_output: JsonOpt = False, backend: BackendOpt = None) -> None:
     """Show one version of a prompt (NAME, NAME@ALIAS or NAME/VERSION) and its history."""
     from honed.lifecycle.registry import PRODUCTION, PromptRef, parse_ref
 
@@ -83,7 +102,7 @@ def registry_show(name: NameArg,
 
 
 def registry_diff(name: NameArg, v1: VersionArg, v2: VersionArg, json_output: JsonOpt = False,
-                  backend: BackendOpt = "auto") -> None:
+                  backend: BackendOpt = None) -> None:
     """Unified diff of two versions (system, user, demos)."""
     from honed.lifecycle.promote import diff_versions
 
@@ -97,7 +116,7 @@ def registry_diff(name: NameArg, v1: VersionArg, v2: VersionArg, json_output: Js
 def registry_promote(name: NameArg, version: VersionArg,
                      force: Annotated[bool, typer.Option(
                          "--force", help="promote despite failed BLOCK_DEPLOY gates")] = False,
-                     json_output: JsonOpt = False, backend: BackendOpt = "auto") -> None:
+                     json_output: JsonOpt = False, backend: BackendOpt = None) -> None:
     """Point `production` at VERSION (the replaced one stays as `previous-production`)."""
     from honed.lifecycle.promote import blocked_from_tags, promote
     from honed.lifecycle.registry import PromptRef
@@ -109,11 +128,39 @@ def registry_promote(name: NameArg, version: VersionArg,
 
 
 def registry_rollback(name: NameArg, json_output: JsonOpt = False,
-                      backend: BackendOpt = "auto") -> None:
+                      backend: BackendOpt = None) -> None:
     """Move `production` back to `previous-production`."""
     from honed.lifecycle.promote import rollback
 
     _promotion(rollback(_open(backend), name).to_dict(), json_output, "rolled back")
+
+
+FromOpt = Annotated[str, typer.Option("--from", help="local or mlflow", show_default=False)]
+ToOpt = Annotated[str, typer.Option("--to", help="local or mlflow", show_default=False)]
+
+
+def registry_copy(from_backend: FromOpt, to_backend: ToOpt,
+                  names: Annotated[list[str] | None, typer.Argument(
+                      help="prompt names (default: all)", show_default=False)] = None,
+                  json_output: JsonOpt = False) -> None:
+    """Copy prompts between registries with every version, tag, demo row and alias.
+
+    Running it again copies nothing new: identical content maps onto the existing version.
+    """
+    from honed.errors import ConfigError
+    from honed.lifecycle.registry import copy_prompts, registry_backend
+
+    source = registry_backend(from_backend, flag="--from")
+    target = registry_backend(to_backend, flag="--to")
+    if source == target:
+        raise ConfigError(f"--from and --to are both {source}", field="--to",
+                          fix="copy from local to mlflow or from mlflow to local")
+    report = copy_prompts(_open(source), _open(target), names or ())
+    data = {"from": source, "to": target, **report.to_dict()}
+    if json_output:
+        _json(data)
+    else:
+        _copied(data)
 
 
 def ui_command(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
@@ -125,14 +172,30 @@ def ui_command(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
     from honed.tracking.mlflow import ui_command as command
 
     home = honed_home()
+    logged = _flush_spool(home)
     text = command(home, host=host, port=port)
     if json_output:
         _json({"command": text, "tracking_uri": tracking_uri(home), "url":
-               f"http://{host}:{port}", "mlflow_installed": mlflow_available()})
+               f"http://{host}:{port}", "mlflow_installed": mlflow_available(),
+               "logged_runs": logged})
         return
+    if logged:
+        typer.echo(f"logged {logged} run(s) left in the spool to MLflow", err=True)
     typer.echo(text)
     if not mlflow_available():
         typer.echo("note: MLflow is not installed here: pip install 'mlflow>=3'", err=True)
+
+
+def _flush_spool(home: Any) -> int:
+    """Runs still waiting in the spool go to MLflow now, so the UI shows them."""
+    from honed.tracking.mlflow import flush_pending, mlflow_available, pending
+
+    if not mlflow_available() or not pending(home, grace_s=0):
+        return 0
+    result = flush_pending(home, grace_s=0)
+    for line in result.errors:
+        typer.echo(f"warning: {line}", err=True)
+    return len(result.receipts)
 
 
 # rendering (this module's own small helpers) ------------------------------------------------
@@ -180,7 +243,7 @@ def _show(data: dict[str, Any]) -> None:
         console.print(Text(f"{part}:", style="bold"), Text(prompt[part]))
     for part, text in (prompt.get("components") or {}).items():
         console.print(Text(f"{part}:", style="bold"), Text(text))
-    console.print(Text("demos:", style="bold"), Text(", ".join(prompt["demos"]) or "(none)"))
+    _demos(console, prompt["demos"], data.get("demo_rows") or {})
     for key, value in sorted(data["tags"].items()):
         console.print(Text(f"  {key} = {value}"))
     table = Table("version", "aliases", "candidate", "tags", title="versions")
@@ -189,6 +252,37 @@ def _show(data: dict[str, Any]) -> None:
         table.add_row(str(row["version"]), ", ".join(row["aliases"]), row["candidate_id"],
                       Text(tags))
     console.print(table)
+
+
+def _demos(console: Any, demos: list[str], rows: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    from honed.lifecycle.promote import demo_text
+
+    if not demos:
+        console.print(Text("demos:", style="bold"), Text("(none)"))
+        return
+    console.print(Text(f"demos ({len(demos)}):", style="bold"))
+    for demo in demos:
+        row = rows.get(demo)
+        body = demo_text(row) if row else "  (row not stored with this version)\n"
+        console.print(Text(f"- {demo}\n{body}".rstrip("\n")))
+
+
+def _copied(data: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    console = _console()
+    if not data["changed"]:
+        console.print(Text(f"nothing to copy: {data['to']} already holds everything "
+                           f"({', '.join(data['mapping']) or 'no prompts'})"))
+        return
+    for name in data["mapping"]:
+        new, moved = data["versions"].get(name, []), data["aliases"].get(name, {})
+        parts = [f"{len(new)} new version(s)" + (f" ({', '.join(map(str, new))})" if new else ""),
+                 f"{data['tags'].get(name, 0)} tag(s) updated"]
+        parts += [f"{a} -> {v}" for a, v in sorted(moved.items())]
+        console.print(Text(f"{name}: {data['from']} -> {data['to']}: " + "; ".join(parts)))
 
 
 def _diff(text: str) -> None:

@@ -1,10 +1,11 @@
 """Release operations on a prompt registry: register, promote, roll back, diff.
 
 ``production`` is what ships; promoting moves it and records the version it replaced under
-``previous-production`` so a rollback is one step. ``candidate`` marks the latest optimized
-version. Failed BLOCK_DEPLOY gates (computed by the caller, or recorded on the version in the
-tag ``honed.blocked`` by an optimization of a task with gates or by ``honed gate`` on a registry
-version) refuse a promotion unless forced.
+``previous-production`` so a rollback is one step. ``candidate`` marks the latest optimization's
+best version (an existing one when that content was registered before). Failed BLOCK_DEPLOY
+gates (computed by the caller, or recorded on the version in the tag ``honed.blocked`` by an
+optimization of a task with gates or by ``honed gate`` on a registry version) refuse a
+promotion unless forced.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from honed.lifecycle.registry import (
     CANDIDATE,
     PREVIOUS,
     PRODUCTION,
+    DemoRows,
     PromptRef,
     PromptRegistry,
     PromptVersion,
@@ -109,10 +111,21 @@ def rollback(registry: PromptRegistry, name: str) -> Promotion:
 
 
 def register_candidate(registry: PromptRegistry, name: str, candidate: Candidate,
-                       scores: Mapping[str, Any]) -> PromptVersion:
-    """Register an optimized candidate with its scores as tags and point ``candidate`` at it."""
-    version = registry.register(name, candidate, tags=score_tags(scores))
-    registry.set_alias(name, CANDIDATE, version.version)
+                       scores: Mapping[str, Any], *,
+                       demo_rows: DemoRows | None = None) -> PromptVersion:
+    """Register an optimized candidate with its scores as tags and the rows of its demos (demo
+    id -> example fields), and point ``candidate`` at it.
+
+    Content already registered is not registered again: that version is returned, with this
+    optimization's scores and gate outcome written onto its tags (the latest measurement of
+    that content) and ``candidate`` pointing at it.
+    """
+    tags = score_tags(scores)
+    version = registry.register(name, candidate, tags=tags, demo_rows=demo_rows)
+    if any(version.tags.get(k) != v for k, v in tags.items()):
+        registry.set_tags(name, version.version, tags)
+    if CANDIDATE not in version.aliases:
+        registry.set_alias(name, CANDIDATE, version.version)
     return registry.get(PromptRef(name, version=version.version))
 
 
@@ -131,8 +144,10 @@ def score_tags(scores: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def ensure_registered(registry: PromptRegistry, task: Any) -> PromptVersion:
-    """Register the task's seed prompt unless the latest version is identical; return it.
+def ensure_registered(registry: PromptRegistry, task: Any, *,
+                      demo_rows: DemoRows | None = None) -> PromptVersion:
+    """Register the task's seed prompt (with its demos' rows) unless a version holds the same
+    content; return that version.
 
     A task whose prompt comes from the registry (``prompt.registry: NAME@ALIAS``) is left
     alone: the referenced version is returned.
@@ -141,20 +156,27 @@ def ensure_registered(registry: PromptRegistry, task: Any) -> PromptVersion:
 
     if getattr(task.prompt, "registry", None):
         return registry.get(require_ref(task.prompt.registry, "prompt.registry"))
-    seed = task.seed_candidate()
-    versions = registry.versions(task.name)
-    if versions and versions[-1].candidate.id == seed.id:
-        return versions[-1]
-    return registry.register(task.name, seed, tags={SOURCE_TAG: "seed"})
+    return registry.register(task.name, task.seed_candidate(), tags={SOURCE_TAG: "seed"},
+                             demo_rows=demo_rows)
+
+
+def demo_text(fields: Mapping[str, Any]) -> str:
+    """A demo's fields on one line each (``name: value``), JSON for what is not a string."""
+    import json
+
+    return "".join(f"  {k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}\n"
+                   for k, v in fields.items())
 
 
 def render_version(version: PromptVersion) -> str:
-    """A version as plain text, one section per component, for diffs and display."""
+    """A version as plain text, one section per component, for diffs and display; each demo
+    with its fields when the version holds its row."""
     c = version.candidate
     parts = [f"## system\n{c.system}\n", f"## user\n{c.user}\n"]
     parts += [f"## {k}\n{v}\n" for k, v in sorted(c.components.items())
               if k not in ("system", "user")]
-    parts.append("## demos\n" + "".join(f"{d}\n" for d in c.demos))
+    parts.append("## demos\n" + "".join(
+        f"{d}\n" + demo_text(version.demo_rows.get(d, {})) for d in c.demos))
     return "".join(parts)
 
 

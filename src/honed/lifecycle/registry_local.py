@@ -1,8 +1,9 @@
 """honed's own prompt registry: SQLite with ordered, named migrations (no MLflow needed).
 
-Versions are numbered 1.. per name and immutable; each holds the candidate as canonical JSON and
-string tags (scores, provenance). Aliases (``candidate``, ``production``, ...) point at versions
-and move.
+Versions are numbered 1.. per name and immutable; each holds the candidate as canonical JSON, its
+demos' rows (canonical JSON, demo id -> fields) and string tags (scores, provenance). Registering
+content that a version already holds (same candidate id) returns that version. Aliases
+(``candidate``, ``production``, ...) point at versions and move.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Mapping
 
 from honed.errors import ConfigError
-from honed.lifecycle.registry import PromptRef, PromptVersion
+from honed.lifecycle.registry import DemoRows, PromptRef, PromptVersion, demo_rows_for
 from honed.tracking.sqlite import MigratedStore
 from honed.types import Candidate, canonical_json
 
@@ -35,6 +36,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
             updated REAL NOT NULL,
             PRIMARY KEY (name, alias));
+    """),
+    ("0004_demo_rows", """
+        ALTER TABLE versions ADD COLUMN demo_rows TEXT NOT NULL DEFAULT '{}';
+        CREATE INDEX versions_by_content ON versions (name, candidate_id);
     """),
 )
 _ALIAS = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -74,22 +79,37 @@ class LocalRegistry(MigratedStore):
     backend = "local"
     MIGRATIONS = MIGRATIONS
 
-
-
     # protocol ---------------------------------------------------------------------------------
     def register(self, name: str, candidate: Candidate, *,
-                 tags: Mapping[str, str] | None = None) -> PromptVersion:
+                 tags: Mapping[str, str] | None = None,
+                 demo_rows: DemoRows | None = None) -> PromptVersion:
         check_name(name)
-        now, tags = time.time(), {str(k): str(v) for k, v in (tags or {}).items()}
+        tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        rows = canonical_json(demo_rows_for(candidate, demo_rows))
         with self._tx() as db:
-            row = db.execute("SELECT MAX(version) FROM versions WHERE name=?", (name,)).fetchone()
-            version = (row[0] or 0) + 1
-            db.execute("INSERT INTO versions VALUES (?,?,?,?,?)",
-                       (name, version, candidate.id, canonical_json(candidate.to_dict()), now))
-            db.executemany("INSERT INTO version_tags VALUES (?,?,?,?)",
-                           [(name, version, k, v) for k, v in tags.items()])
-        return PromptVersion(name, version, Candidate.from_dict(candidate.to_dict()), tags, (),
-                             now)
+            same = db.execute("SELECT MIN(version) FROM versions WHERE name=? AND candidate_id=?",
+                              (name, candidate.id)).fetchone()[0]
+            number = self._insert(db, name, candidate, tags, rows) if same is None else same
+            # a version registered before its demos' rows were kept gets them now
+            db.execute("UPDATE versions SET demo_rows=? WHERE name=? AND version=? AND "
+                       "demo_rows='{}'", (rows, name, number))
+        found = self._version(name, number)
+        if found is None:  # another process deleted the file under us
+            raise missing(name, version=number)
+        return found
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, name: str, candidate: Candidate,
+                tags: Mapping[str, str], rows: str) -> int:
+        row = db.execute("SELECT MAX(version) FROM versions WHERE name=?", (name,)).fetchone()
+        version = (row[0] or 0) + 1
+        db.execute("INSERT INTO versions (name, version, candidate_id, body, created, demo_rows) "
+                   "VALUES (?,?,?,?,?,?)", (name, version, candidate.id,
+                                            canonical_json(candidate.to_dict()), time.time(),
+                                            rows))
+        db.executemany("INSERT INTO version_tags VALUES (?,?,?,?)",
+                       [(name, version, k, v) for k, v in tags.items()])
+        return version
 
     def get(self, ref: PromptRef) -> PromptVersion:
         version = ref.version
@@ -179,4 +199,5 @@ class LocalRegistry(MigratedStore):
              aliases: dict[int, tuple[str, ...]]) -> PromptVersion:
         version = row["version"]
         return PromptVersion(row["name"], version, Candidate.from_dict(json.loads(row["body"])),
-                             tags.get(version, {}), aliases.get(version, ()), row["created"])
+                             tags.get(version, {}), aliases.get(version, ()), row["created"],
+                             json.loads(row["demo_rows"] or "{}"))

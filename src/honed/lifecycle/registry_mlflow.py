@@ -4,7 +4,12 @@ Each version is a chat template (``[{role, content}]`` with ``{{var}}`` placehol
 users and ``mlflow.genai.load_prompt("prompts:/NAME@ALIAS")`` can read directly. The exact
 candidate (every component and the few-shot demo ids) is kept as canonical JSON in the version
 tag ``honed.candidate``, so a round trip is lossless; ``honed.candidate_id`` and ``honed.demos``
-show the structure readably. Prompts registered outside honed are read from their template.
+show the structure readably. The demos' rows (demo id -> example fields) are canonical JSON in
+the version tag ``honed.demo_rows``: version tags survive MLflow's prompt registry unchanged (up
+to 100,000 characters; larger rows are left out and ``honed.demo_rows_omitted`` says why).
+Prompts registered outside honed are read from their template.
+
+Registering content that a version already holds (the same candidate id) returns that version.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from honed.errors import ConfigError
-from honed.lifecycle.registry import PromptRef, PromptVersion
+from honed.lifecycle.registry import DemoRows, PromptRef, PromptVersion, demo_rows_for
 from honed.lifecycle.registry_local import check_alias, check_name, missing
 from honed.task.template import from_double_brace, to_double_brace
 from honed.types import Candidate, canonical_json
 
 CANDIDATE_TAG, ID_TAG, DEMOS_TAG = "honed.candidate", "honed.candidate_id", "honed.demos"
-RESERVED = frozenset({CANDIDATE_TAG, ID_TAG, DEMOS_TAG})
+ROWS_TAG, OMITTED_TAG = "honed.demo_rows", "honed.demo_rows_omitted"
+RESERVED = frozenset({CANDIDATE_TAG, ID_TAG, DEMOS_TAG, ROWS_TAG, OMITTED_TAG})
+MAX_TAG = 100_000  # MLflow's limit on a prompt version tag value
 
 
 def chat_template(candidate: Candidate) -> list[dict[str, str]]:
@@ -48,6 +55,25 @@ def candidate_from(template: Any, tags: Mapping[str, str]) -> Candidate:
                       "user": from_double_brace(users[-1] if users else "")})
 
 
+def rows_tags(candidate: Candidate, demo_rows: DemoRows | None) -> dict[str, str]:
+    """The demo rows as version tags: ``honed.demo_rows``, or a note when too large."""
+    rows = demo_rows_for(candidate, demo_rows)
+    if not rows:
+        return {}
+    text = canonical_json(rows)
+    if len(text) > MAX_TAG:
+        return {OMITTED_TAG: f"{len(text)} characters, over MLflow's {MAX_TAG} per tag"}
+    return {ROWS_TAG: text}
+
+
+def rows_from(tags: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    try:
+        rows = json.loads(tags.get(ROWS_TAG) or "{}")
+    except ValueError:
+        return {}
+    return rows if isinstance(rows, dict) else {}
+
+
 class MlflowRegistry:
     backend = "mlflow"
 
@@ -68,11 +94,19 @@ class MlflowRegistry:
         self._error = MlflowException
 
     def register(self, name: str, candidate: Candidate, *,
-                 tags: Mapping[str, str] | None = None) -> PromptVersion:
+                 tags: Mapping[str, str] | None = None,
+                 demo_rows: DemoRows | None = None) -> PromptVersion:
         check_name(name)
+        rows = rows_tags(candidate, demo_rows)
+        same = self._same_content(name, candidate)
+        if same is not None:
+            if rows and ROWS_TAG not in same.tags and OMITTED_TAG not in same.tags:
+                for key, value in rows.items():  # registered before rows were kept
+                    self._client.set_prompt_version_tag(name, same.version, key, value)
+            return self._full(name, int(same.version))
         user_tags = {str(k): str(v) for k, v in (tags or {}).items() if k not in RESERVED}
         all_tags = {**user_tags, CANDIDATE_TAG: canonical_json(candidate.to_dict()),
-                    ID_TAG: candidate.id, DEMOS_TAG: ",".join(candidate.demos)}
+                    ID_TAG: candidate.id, DEMOS_TAG: ",".join(candidate.demos), **rows}
         message = f"honed candidate {candidate.id}" + (
             f"; demos: {', '.join(candidate.demos)}" if candidate.demos else "")
         try:
@@ -82,6 +116,15 @@ class MlflowRegistry:
             raise ConfigError(f"MLflow refused prompt {name!r}: {exc.message}",
                               field=name, fix="check the name and the MLflow store") from None
         return self._convert(pv)
+
+    def _same_content(self, name: str, candidate: Candidate) -> Any:
+        """The first version of ``name`` holding ``candidate`` (MLflow's entity), or None."""
+        for pv in self._search(name):
+            tags = dict(pv.tags or {})
+            found = tags.get(ID_TAG) or candidate_from(pv.template, tags).id
+            if found == candidate.id:
+                return pv
+        return None
 
     def get(self, ref: PromptRef) -> PromptVersion:
         if ref.alias is not None:
@@ -164,4 +207,5 @@ class MlflowRegistry:
         user_tags = {k: v for k, v in tags.items() if k not in RESERVED}
         created = (pv.creation_timestamp or 0) / 1000
         return PromptVersion(pv.name, int(pv.version), candidate_from(pv.template, tags),
-                             user_tags, tuple(sorted(pv.aliases or ())), created)
+                             user_tags, tuple(sorted(pv.aliases or ())), created,
+                             rows_from(tags))

@@ -41,6 +41,28 @@ def tracking_uri(home: Path) -> str:
     return f"sqlite:///{(home / DB_NAME).absolute()}"
 
 
+def public_uri(uri: str) -> str:
+    """``uri`` as a spool file keeps it: without a password, a SQLite path made absolute (a
+    later flush may run from another folder)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri[len('sqlite:///'):]).absolute()}"
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
+
+
+def resolve_uri(recorded: str) -> str:
+    """The URI to log a spooled run to: ``MLFLOW_TRACKING_URI`` when it is the recorded one
+    (it may carry the password that the record left out), else the recorded one."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    return env if env and public_uri(env) == recorded else recorded
+
+
 def artifact_location(uri: str) -> str | None:
     """Artifacts next to a SQLite store; other stores choose their own."""
     if not uri.startswith("sqlite:///"):

@@ -1,4 +1,12 @@
-"""``MlflowTracker``: one honed run as one MLflow run, and ``open_tracker`` for a task."""
+"""``MlflowTracker``: one honed run as one MLflow run, and ``open_tracker`` for a task.
+
+The tracker never calls MLflow while the work runs: it records the run in memory (params,
+per-iteration metrics, final scores, tags, artifacts, a uniform sample of model calls), redacts
+it, and keeps it in a spool file (see ``spool``) that a flusher logs to MLflow (see ``replay``).
+With ``background=True`` (what ``honed eval`` / ``honed optimize`` use under ``tracking: auto``)
+``end`` hands the file to a detached process and returns at once; otherwise ``end`` logs it here
+and returns when the run is in MLflow (``run_id``, ``trace_ids`` set, failures in ``errors``).
+"""
 
 from __future__ import annotations
 
@@ -22,87 +30,111 @@ from honed.tracking.mlflow.logged import (
     table_csv,
 )
 from honed.tracking.mlflow.redaction import env_secrets, mask_text, redact
+from honed.tracking.mlflow.spool import (
+    CHECKPOINT_S,
+    FORMAT,
+    failures,
+    new_id,
+    owner,
+    spawn_flusher,
+    spool_dir,
+    write_atomic,
+)
 from honed.tracking.mlflow.store import (
     _INSTALL_FIX,
-    _global_uri,
     artifact_location,
-    client_for,
-    load_mlflow,
     mlflow_available,
+    public_uri,
     tracking_uri,
 )
 
 _STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
            "killed": "KILLED", "stopped": "FINISHED"}
+WAIT_ENV = "HONED_TRACKING_WAIT"  # 1: a tracked command waits until its run is in MLflow
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 # the tracker ----------------------------------------------------------------------------------
 class MlflowTracker:
-    """Logs one honed run to MLflow. Use as an event callback between ``start`` and ``end``."""
+    """Records one honed run for MLflow. Use as an event callback between ``start`` and ``end``."""
 
     def __init__(self, home: Path, task_name: str, *, kind: str = "eval",
                  params: Mapping[str, Any] | None = None, max_traces: int = 50, seed: int = 0,
                  run_name: str | None = None, tags: Mapping[str, str] | None = None,
-                 secret_names: Iterable[str] = (), uri: str | None = None) -> None:
+                 secret_names: Iterable[str] = (), uri: str | None = None,
+                 background: bool = False) -> None:
         self.home, self.task_name, self.kind = home, task_name, kind
         self.uri = uri or tracking_uri(home)
-        self.max_traces, self.run_name = max_traces, run_name
+        self.max_traces, self.background = max_traces, background
+        self.run_name = run_name or f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.errors: list[str] = []
-        self.run_id: str | None = None
+        self.tracking_id = new_id()
+        self.spool_path = spool_dir(home) / f"{self.tracking_id}.json"
+        self.run_id: str | None = None  # MLflow's, once the run is logged (not in background)
         self.experiment_id: str | None = None
         self.trace_ids: list[str] = []
         self.calls_seen = 0
-        self._secrets = env_secrets(secret_names)
-        self._params = redact(flatten(params or {}), self._secrets)
-        self._tags = redact(dict(tags or {}), self._secrets)
+        self._secret_names = tuple(secret_names)
+        self._secrets = env_secrets(self._secret_names)
+        self._params = {k[:250]: _param_value(v) for k, v in
+                        redact(flatten(params or {}), self._secrets).items() if v is not None}
+        self._tags = {"honed.kind": kind, "honed.task": task_name,
+                      **redact(dict(tags or {}), self._secrets)}
         self._rng = random.Random(seed)
         self._sample: list[tuple[CallCompleted, int]] = []
-        self._metrics: list[Any] = []
+        self._metrics: list[list[Any]] = []
+        self._set: dict[str, str] = {}
+        self._artifacts: dict[str, str] = {}
         self._best: dict[str, float] = {}
         self._step = 0  # the last iteration seen; final metrics land there (latest value wins)
         self._lock = threading.Lock()
-        self._client: Any = None
+        self._started_ms: int | None = None
+        self._saved = 0.0
         self._ended = False
+        self._status: str | None = None
 
     # lifecycle ------------------------------------------------------------------------------
     def start(self) -> str:
-        """Create (or reuse) the task's experiment and open a run; returns the MLflow run id."""
-        load_mlflow()
-        from mlflow.entities import Param
+        """Open the run (a spool file; MLflow is not touched). Returns the tracking id, which
+        the MLflow run carries as the tag ``honed.tracking_id``."""
+        self._started_ms = _now_ms()
+        if self.background:  # earlier runs left behind: report failures, flush the rest
+            from honed.tracking.mlflow.flush import flush_pending
 
-        try:
-            self._client = client_for(self.uri)
-            experiment = self._client.get_experiment_by_name(self.task_name)
-            self.experiment_id = (experiment.experiment_id if experiment is not None else
-                                  self._client.create_experiment(
-                                      self.task_name,
-                                      artifact_location=artifact_location(self.uri)))
-            tags = {"honed.kind": self.kind, "honed.task": self.task_name, **self._tags}
-            run = self._client.create_run(self.experiment_id, tags=tags,
-                                          run_name=self.run_name or f"{self.kind}-"
-                                          f"{time.strftime('%Y%m%d-%H%M%S')}")
-        except Exception as exc:
-            raise ConfigError(f"cannot open the MLflow store {self.uri}: "
-                              f"{mask_text(str(exc), self._secrets)}",
-                              field="MLFLOW_TRACKING_URI",
-                              fix="check the tracking URI, or set tracking: none") from None
-        self.run_id = run.info.run_id
-        params = [Param(k[:250], _param_value(v)) for k, v in self._params.items()
-                  if v is not None]
-        for i in range(0, len(params), 100):
-            self._guard(lambda batch=params[i:i + 100]: self._client.log_batch(
-                self.run_id, params=batch))
-        return self.run_id
+            self.errors.extend(failures(self.home))
+            self._guard(lambda: flush_pending(self.home, wait=False, grace_s=0,
+                                              secret_names=self._secret_names))
+        self._guard(lambda: self._save(final=False))
+        return self.tracking_id
 
     def end(self, status: str = "finished") -> None:
-        """Flush metrics and sampled traces, then close the run. Idempotent."""
-        if self._client is None or self.run_id is None or self._ended:
+        """Close the run: log it to MLflow here, or hand it to a background process. Idempotent."""
+        if self._started_ms is None or self._ended:
             return
         self._ended = True
-        self._guard(self._flush_metrics)
-        self._guard(self._write_traces)
-        self._guard(lambda: self._client.set_terminated(
-            self.run_id, _STATUS.get(status.lower(), status.upper())))
+        self._status = _STATUS.get(status.lower(), status.upper())
+        try:
+            self._save(final=True)
+        except Exception as exc:
+            self.errors.append(mask_text(f"cannot write {self.spool_path}: "
+                                         f"{type(exc).__name__}: {exc}", self._secrets))
+            return
+        if self.background:
+            self._guard(lambda: spawn_flusher(self.home, self._secret_names))
+        else:
+            self._guard(self._log_now)
+
+    def _log_now(self) -> None:
+        from honed.tracking.mlflow.flush import flush_file, flush_pending
+
+        receipt = flush_file(self.spool_path)
+        if receipt is not None:
+            self.run_id, self.experiment_id = receipt.run_id, receipt.experiment_id
+            self.trace_ids = list(receipt.trace_ids)
+        self.errors.extend(flush_pending(self.home).errors)  # MLflow is loaded: flush the rest
 
     def __enter__(self) -> MlflowTracker:
         self.start()
@@ -120,6 +152,30 @@ class MlflowTracker:
             action()
         except Exception as exc:
             self.errors.append(mask_text(f"{type(exc).__name__}: {exc}", self._secrets))
+
+    # the spool file ---------------------------------------------------------------------------
+    def _save(self, *, final: bool) -> None:
+        write_atomic(self.spool_path, self.record(final=final))
+        self._saved = time.monotonic()
+
+    def record(self, *, final: bool) -> dict[str, Any]:
+        """The run as a spool record (everything redacted)."""
+        with self._lock:
+            metrics, sample = list(self._metrics), sorted(self._sample, key=lambda i: i[1])
+            set_tags, artifacts = dict(self._set), list(self._artifacts.items())
+        return {"format": FORMAT, "id": self.tracking_id, "final": final, "owner": owner(),
+                "uri": public_uri(self.uri), "experiment": self.task_name,
+                "artifact_location": artifact_location(self.uri), "run_name": self.run_name,
+                "start_ms": self._started_ms, "saved_ms": _now_ms(),
+                "end_ms": _now_ms() if final else None,
+                "status": self._status if final else None,
+                "tags": self._tags, "params": self._params, "metrics": metrics,
+                "set_tags": set_tags, "artifacts": artifacts,
+                "traces": [self._trace_entry(e, end_ns) for e, end_ns in sample]}
+
+    def _checkpoint(self) -> None:
+        if not self._ended and time.monotonic() - self._saved >= CHECKPOINT_S:
+            self._guard(lambda: self._save(final=False))
 
     # events -----------------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
@@ -140,7 +196,7 @@ class MlflowTracker:
                 self._sample[slot] = item
 
     def _iteration_metrics(self, event: CandidateEvaluated) -> None:
-        if self._client is None:
+        if self._started_ms is None:
             return
         best = max(self._best.get(event.split, event.score), event.score)
         self._best[event.split] = best
@@ -148,24 +204,26 @@ class MlflowTracker:
         self._queue({f"{event.split}/score": event.score, f"{event.split}/best": best,
                      "best_so_far": event.best_so_far, "calls": event.calls,
                      "cost_usd": event.cost_usd}, step=event.iteration)
-        if len(self._metrics) >= 200:
-            self._guard(self._flush_metrics)
+        self._checkpoint()
 
     def _queue(self, values: Mapping[str, Any], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
         step = self._step if step is None else step
-        now = int(time.time() * 1000)
+        now = _now_ms()
         with self._lock:
-            self._metrics.extend(Metric(k[:250], float(v), now, step)
+            self._metrics.extend([k[:250], float(v), now, step]
                                  for k, v in redact(values, self._secrets).items()
                                  if isinstance(v, int | float) and not isinstance(v, bool))
 
-    def _flush_metrics(self) -> None:
-        with self._lock:
-            pending, self._metrics = self._metrics, []
-        for i in range(0, len(pending), 1000):
-            self._client.log_batch(self.run_id, metrics=pending[i:i + 1000])
+    def _trace_entry(self, event: CallCompleted, end_ns: int) -> dict[str, Any]:
+        s = self._secrets
+        ids = redact({"honed.label": event.label, "honed.candidate_id": event.candidate_id,
+                      "honed.example_id": event.example_id, "honed.model": event.model}, s)
+        return {"name": f"{event.label} call".strip(), "ids": ids,
+                "model": mask_text(event.model, s),
+                "messages": [redact(m, s) for m in event.messages],
+                "output": mask_text(event.output, s), "input_tokens": event.input_tokens,
+                "output_tokens": event.output_tokens, "latency_s": event.latency_s,
+                "cost_usd": event.cost_usd, "cached": event.cached, "end_ns": end_ns}
 
     # final logging ----------------------------------------------------------------------------
     def log_eval(self, eval_dict: Mapping[str, Any], example_rows: Sequence[Mapping[str, Any]],
@@ -180,7 +238,6 @@ class MlflowTracker:
         self._set_tags({"honed.split": data.get("split"), "honed.model": data.get("model"),
                         "honed.candidate_id": data.get("candidate_id"),
                         "honed.stopped": data.get("stopped")})
-        self._flush_metrics()
         self._json(dict(data), "eval.json")
         self._json({"results": [dict(r) for r in rows]}, "results.json")
         self._text(results_csv(rows), "results.csv")
@@ -203,7 +260,6 @@ class MlflowTracker:
                         "honed.best_candidate_id": best.get("candidate_id"),
                         "honed.seed_candidate_id": data.get("seed", {}).get("candidate_id"),
                         "honed.stopped": data.get("stopped")})
-        self._flush_metrics()
         full = next((c for c in candidates if c.get("id") == best.get("candidate_id")), None)
         best_prompt = {"candidate_id": best.get("candidate_id"), "prompt": best.get("prompt"),
                        "candidate": full}
@@ -215,57 +271,17 @@ class MlflowTracker:
         self._json({"candidates": [dict(c) for c in candidates]}, "candidates.json")
 
     def _set_tags(self, tags: Mapping[str, Any]) -> None:
-        for key, value in redact({k: v for k, v in tags.items() if v is not None},
-                                 self._secrets).items():
-            self._client.set_tag(self.run_id, key, str(value)[:5000])
+        clean = redact({k: v for k, v in tags.items() if v is not None}, self._secrets)
+        with self._lock:
+            self._set.update({k: str(v)[:5000] for k, v in clean.items()})
 
     def _json(self, data: Mapping[str, Any], path: str) -> None:
         text = json.dumps(redact(data, self._secrets), indent=2, ensure_ascii=False, default=str)
         self._text(text, path, masked=True)
 
     def _text(self, text: str, path: str, *, masked: bool = False) -> None:
-        self._client.log_text(self.run_id, text if masked else mask_text(text, self._secrets),
-                              path)
-
-    # traces -----------------------------------------------------------------------------------
-    def _write_traces(self) -> None:
         with self._lock:
-            sample = sorted(self._sample, key=lambda item: item[1])
-            self._sample = []
-        if not sample:
-            return
-        mlflow = load_mlflow()
-        with _global_uri(mlflow, self.uri):
-            for event, end_ns in sample:
-                self.trace_ids.append(self._trace(mlflow, event, end_ns))
-            mlflow.flush_trace_async_logging()
-
-    def _trace(self, mlflow: Any, event: CallCompleted, end_ns: int) -> str:
-        from mlflow.entities import SpanType
-        from mlflow.tracing.constant import SpanAttributeKey
-
-        s = self._secrets
-        usage = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens,
-                 "total_tokens": event.input_tokens + event.output_tokens}
-        ids = {"honed.label": event.label, "honed.candidate_id": event.candidate_id,
-               "honed.example_id": event.example_id, "honed.model": event.model}
-        attributes = {**redact(ids, s), **usage, "latency_s": event.latency_s,
-                      "cost_usd": event.cost_usd, "cached": event.cached,
-                      SpanAttributeKey.CHAT_USAGE: usage,
-                      SpanAttributeKey.MODEL: mask_text(event.model, s),
-                      # our own cost: also stops MLflow importing litellm to price the call
-                      SpanAttributeKey.LLM_COST: {"total_cost": event.cost_usd}}
-        tags = {k: str(v) for k, v in {**redact(ids, s), "honed.task": self.task_name,
-                                       "honed.cached": event.cached}.items()}
-        span = mlflow.start_span_no_context(
-            f"{event.label} call".strip(), span_type=SpanType.CHAT_MODEL,
-            inputs={"messages": [redact(m, s) for m in event.messages]},
-            attributes=attributes, tags=tags, metadata={"mlflow.sourceRun": self.run_id},
-            experiment_id=self.experiment_id,
-            start_time_ns=end_ns - int(max(event.latency_s, 0.0) * 1e9))
-        span.set_outputs(mask_text(event.output, s))
-        span.end(end_time_ns=end_ns)
-        return span.trace_id
+            self._artifacts[path] = text if masked else mask_text(text, self._secrets)
 
 
 def open_tracker(task: Any, home: Path, kind: str, params: Mapping[str, Any] | None = None,
