@@ -33,11 +33,27 @@ def run_guarded(call: Callable[[], Any]) -> int:
     except HonedError as exc:
         render.error(f"error: {type(exc).__name__}: {exc}")
         return EXIT_FAIL
-    except Exception as exc:  # a bug: keep the details in a file, not on the user's screen
-        path = _save_traceback()
-        render.error(f"internal error: {type(exc).__name__}: {exc}\n  details: {path} "
-                     "(please report it)")
-        return EXIT_FAIL
+    except OSError as exc:
+        if exc.filename is None:  # not about a path: a bug, or the system
+            return _internal(exc)
+        render.error(f"error: {exc.filename}: {exc.strerror or exc}\n  fix: {PATH_FIX}")
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal(exc)
+
+
+PATH_FIX = ("check that the path exists, is a folder where one is needed, and is writable "
+            "($HONED_HOME names the folder where honed keeps its state)")
+
+
+def _internal(exc: BaseException) -> int:
+    """A bug: the details go to a file, not on the user's screen."""
+    from honed.cli import render
+
+    path = _save_traceback()
+    render.error(f"internal error: {type(exc).__name__}: {exc}\n  details: {path} "
+                 "(please report it)")
+    return EXIT_FAIL
 
 
 def _save_traceback() -> str:

@@ -6,16 +6,22 @@ the field and the fix.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from honed.errors import ConfigError, DatasetError
+from honed.task.checks import check_demos, check_rows, check_variables
 from honed.task.dataset import Splits, carve, field_names, read_rows, to_examples
 from honed.task.task import Task
-from honed.task.template import unknown_variables
+from honed.task.textfile import read_text
+from honed.task.validation import validation_error
 from honed.types import Example
+
+__all__ = ["check_templates", "dump_yaml", "load_splits", "load_task", "read_yaml", "set_prompt",
+           "task_json_schema", "validation_error", "write_optimized_task", "yaml_loader"]
 
 
 def yaml_loader() -> Any:
@@ -27,79 +33,47 @@ def yaml_loader() -> Any:
 
 
 def read_yaml(path: Path) -> Any:
+    """The round-trip document of a YAML file; any problem is a ConfigError naming the line."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    if not path.exists():
-        raise ConfigError("task file not found", file=str(path))
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 (byte {exc.start})", file=str(path),
-                          fix="re-save the file as UTF-8") from None
+    text = read_text(path, ConfigError, "task file")
     try:
         return yaml_loader().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"invalid YAML: {exc.problem}", file=str(path), line=line) from None
+        raise ConfigError(f"invalid YAML: {exc.problem}", file=str(path), line=line,
+                          fix=_yaml_fix(text, line)) from None
     except YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", file=str(path)) from None
+    except ValueError as exc:  # a scalar that cannot be built, e.g. an integer too long
         raise ConfigError(f"invalid YAML: {exc}", file=str(path)) from None
 
 
-def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest node of ``loc`` that the round-trip document knows."""
-    node, line = doc, None
-    for key in loc:
-        lc = getattr(node, "lc", None)
-        try:
-            if lc is not None and isinstance(key, str | int):
-                line = (lc.key(key) if isinstance(key, str) else lc.item(key))[0] + 1
-            node = node[key]
-        except (KeyError, IndexError, TypeError):
-            break
-    return line
-
-
-def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
-    kind, msg = error["type"], error["msg"]
-    if kind == "extra_forbidden":
-        return "unknown field", "remove it or check its spelling (see `honed schema`)"
-    if kind == "union_tag_invalid":
-        from honed.task.eval_specs import EVAL_TYPES
-
-        found = error["input"].get("type") if isinstance(error["input"], dict) else None
-        return f"unknown eval type {found!r}", f"use one of: {', '.join(EVAL_TYPES)}"
-    if kind == "missing":
-        return "required field is missing", None
-    return msg, None
-
-
-def validation_error(exc: ValidationError, source: str, doc: Any = None) -> ConfigError:
-    first = exc.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p in _union_tags()))
-    field = ".".join(str(p) for p in loc) or None
-    message, fix = _describe(first)
-    more = len(exc.errors()) - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(message, file=source, field=field,
-                       line=_line_of(doc, loc) if doc is not None else None, fix=fix)
-
-
-def _union_tags() -> set[str]:
-    from honed.task.eval_specs import EVAL_TYPES
-
-    return {*EVAL_TYPES, "str", "list[dict[str,any]]"}
+def _yaml_fix(text: str, line: int | None) -> str | None:
+    if line is not None and "\t" in "".join(text.split("\n")[max(0, line - 2):line]):
+        return "indent with spaces, not tabs"
+    return None
 
 
 def _plain(node: Any) -> Any:
-    """ruamel's round-trip containers -> plain dicts/lists/strings for pydantic."""
+    """ruamel's round-trip containers and scalars -> plain dicts, lists, str, int, float."""
+    from ruamel.yaml.comments import TaggedScalar
+    from ruamel.yaml.scalarbool import ScalarBoolean
+
     if isinstance(node, dict):
         return {str(k): _plain(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_plain(v) for v in node]
-    if isinstance(node, str):
-        return str(node)
+    if isinstance(node, ScalarBoolean):
+        return bool(node)
+    for kind in (str, bool, int, float):
+        if isinstance(node, kind):
+            return kind(node)
+    if isinstance(node, TaggedScalar):
+        return str(node.value)
     return node
 
 
@@ -117,25 +91,37 @@ def load_task(path: str | Path) -> Task:
     return task.bind(path.resolve().parent, str(path))
 
 
-def _load_split(task: Task, value: Any, name: str) -> tuple[Example, ...]:
+def _load_split(task: Task, value: Any, name: str) -> tuple[tuple[Example, ...], str]:
+    """A split's examples and the name of their source (a file, or the task's inline rows)."""
     if isinstance(value, str):
         file = task.base_dir / value
-        return to_examples(read_rows(file), str(file), task.data.id_field)
-    return to_examples(value, f"{task.source} (data.{name})", task.data.id_field)
+        return to_examples(read_rows(file), str(file), task.data.id_field), str(file)
+    source = f"{task.source} (data.{name})"
+    return to_examples(value, source, task.data.id_field), source
 
 
 def load_splits(task: Task) -> Splits:
     """Load train/val/test; carve missing val/test from train with the fixed split seed."""
     data, notes = task.data, []
-    train = _load_split(task, data.train, "train")
-    val = _load_split(task, data.val, "val") if data.val is not None else None
-    test = _load_split(task, data.test, "test") if data.test is not None else None
+    given = {name: _load_split(task, value, name)
+             for name, value in (("train", data.train), ("val", data.val), ("test", data.test))
+             if value is not None}
+    check_variables(task, field_names(ex for examples, _ in given.values() for ex in examples))
+    for name, (examples, source) in given.items():
+        check_rows(task, examples, source, name)
+    train = given["train"][0]
+    val = given["val"][0] if "val" in given else None
+    test = given["test"][0] if "test" in given else None
     if test is None:
         train, test = carve(train, data.split.test, data.split.seed)
         notes.append(f"test: {len(test)} carved from train")
     if val is None:
         train, val = carve(train, data.split.val, data.split.seed + 1)
         notes.append(f"val: {len(val)} carved from train")
+    if not train:
+        raise DatasetError(f"{len(given['train'][0])} example(s) are too few to carve val and "
+                           "test from train", file=given["train"][1], field="data.train",
+                           fix="add examples, or give data.val and data.test")
     if notes:
         notes.append(f"seed {data.split.seed}")
     splits = Splits(train, val, test, ", ".join(notes))
@@ -144,26 +130,11 @@ def load_splits(task: Task) -> Splits:
 
 
 def check_templates(task: Task, splits: Splits) -> None:
-    """Every placeholder in the prompt and evals must name a dataset field."""
+    """Every placeholder in the prompt, evals and target names a dataset field; demos are train
+    example ids or inline rows with the fields the prompt and the demo answer use."""
     fields = field_names(splits.train + splits.val + splits.test)
-    for part in ("system", "user"):
-        missing = unknown_variables([getattr(task.prompt, part)], fields)
-        if missing:
-            raise ConfigError(f"unknown template variable {{{missing[0]}}}", file=task.source,
-                              field=f"prompt.{part}",
-                              fix=f"dataset fields are: {', '.join(sorted(fields))}")
-    for index, spec in enumerate(task.evals):
-        templates = [v for v in (getattr(spec, "expected", None), getattr(spec, "value", None))
-                     if isinstance(v, str)]
-        missing = unknown_variables(templates, fields)
-        if missing:
-            raise ConfigError(f"unknown template variable {{{missing[0]}}}", file=task.source,
-                              field=f"evals.{index}",
-                              fix=f"dataset fields are: {', '.join(sorted(fields))}")
-    unknown = [d for d in task.prompt.demos if d not in {ex.id for ex in splits.train}]
-    if unknown:
-        raise DatasetError(f"demo id {unknown[0]!r} is not in the train split",
-                           file=task.source, field="prompt.demos")
+    check_variables(task, fields)
+    check_demos(task, splits.train, fields)
 
 
 def task_json_schema() -> dict[str, Any]:
@@ -176,9 +147,15 @@ def _yaml_text(text: str) -> Any:
     return LiteralScalarString(text) if "\n" in text else text
 
 
-def set_prompt(doc: Any, candidate: Any) -> None:
-    """Write a candidate's system/user/demos into a round-trip task document in place."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+def set_prompt(doc: Any, candidate: Any,
+               demo_rows: Mapping[str, Example] | None = None) -> None:
+    """Write a candidate's system/user/demos into a round-trip task document in place.
+
+    A demo is written as its row (block style, so the file shows it and no longer depends on
+    the dataset) when ``demo_rows`` or the document's own inline demos hold it; otherwise as
+    its id.
+    """
+    from ruamel.yaml.comments import CommentedMap
 
     prompt = doc.get("prompt")
     if not isinstance(prompt, dict):
@@ -187,11 +164,53 @@ def set_prompt(doc: Any, candidate: Any) -> None:
     prompt["system"] = _yaml_text(candidate.system)
     prompt["user"] = _yaml_text(candidate.user)
     if candidate.demos:
-        demos = CommentedSeq(list(candidate.demos))
-        demos.fa.set_flow_style()
-        prompt["demos"] = demos
+        prompt["demos"] = _demos_node(doc, tuple(candidate.demos), demo_rows or {})
     else:
         prompt.pop("demos", None)
+
+
+def _id_field(doc: Any) -> str | None:
+    data = doc.get("data")
+    value = data.get("id_field") if isinstance(data, dict) else None
+    return str(value) if isinstance(value, str) else None
+
+
+def _demos_node(doc: Any, demo_ids: tuple[str, ...], rows: Mapping[str, Example]) -> Any:
+    from ruamel.yaml.comments import CommentedSeq
+
+    from honed.task.task import PromptConfig
+
+    id_field = _id_field(doc)
+    old = doc["prompt"].get("demos")
+    inline = {} if not isinstance(old, list) else {
+        demo_id: row for demo_id, row in PromptConfig.model_construct(
+            demos=[d for d in _plain(old) if isinstance(d, str | dict)]).demo_items(id_field)
+        if row is not None}
+    items: list[Any] = [dict(rows[d].fields) if d in rows else inline.get(d, d)
+                        for d in demo_ids]
+    for _ in range(len(items) + 1):  # a row whose computed id differs stays an id
+        ids = PromptConfig.model_construct(demos=items).demo_ids(id_field)
+        wrong = [i for i, got in enumerate(ids) if got != demo_ids[i]]
+        if not wrong:
+            break
+        items[wrong[0]] = demo_ids[wrong[0]]
+    if all(isinstance(item, str) for item in items):
+        seq = CommentedSeq(items)
+        seq.fa.set_flow_style()
+        return seq
+    return CommentedSeq([_yaml_value(item) for item in items])
+
+
+def _yaml_value(value: Any) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, str):
+        return _yaml_text(value)
+    if isinstance(value, dict):
+        return CommentedMap((str(k), _yaml_value(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return CommentedSeq(_yaml_value(v) for v in value)
+    return value
 
 
 def dump_yaml(doc: Any, path: Path, *, like: str = "", header: str = "") -> None:
@@ -210,13 +229,28 @@ def dump_yaml(doc: Any, path: Path, *, like: str = "", header: str = "") -> None
 
 
 def write_optimized_task(task: Task, candidate: Any, run_id: str,
-                         scores: dict[str, tuple[float, float]]) -> Path:
-    """``<file>.optimized.yaml`` beside the task file: the same task with the best prompt."""
+                         scores: dict[str, tuple[float, float]],
+                         demo_rows: Mapping[str, Example] | None = None) -> Path:
+    """``<file>.optimized.yaml`` beside the task file: the same task with the best prompt, its
+    demos written as rows. ``demo_rows`` maps demo ids to examples; ids it lacks are looked up
+    in the task's inline demos and then its train split."""
     source = Path(task.source)
     doc = read_yaml(source)
-    set_prompt(doc, candidate)
+    set_prompt(doc, candidate, _rows_for(task, tuple(candidate.demos), demo_rows or {}))
     summary = ", ".join(f"{split} {a:.3f} -> {b:.3f}" for split, (a, b) in scores.items())
     out = source.with_name(f"{source.stem}.optimized.yaml")
-    dump_yaml(doc, out, like=source.read_text(encoding="utf-8"),
+    dump_yaml(doc, out, like=read_text(source, ConfigError, "task file"),
               header=f"Optimized by honed run {run_id}: {summary}")
     return out
+
+
+def _rows_for(task: Task, demo_ids: tuple[str, ...],
+              given: Mapping[str, Example]) -> dict[str, Example]:
+    rows = {**task.demo_rows(), **given}
+    if any(d not in rows for d in demo_ids):
+        try:
+            train = load_splits(task).train
+        except ConfigError:  # the data moved: demos it would have named stay ids
+            train = ()
+        rows = {**{ex.id: ex for ex in train}, **rows}
+    return {d: rows[d] for d in demo_ids if d in rows}
