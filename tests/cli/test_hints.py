@@ -33,7 +33,7 @@ def test_apply_registry_ref_without_task_hint(make_task, tmp_path, capsys) -> No
     assert _run(capsys, "optimize", str(task), "--max-calls", "60", "--json")[0] == 0
     code, _, err = _run(capsys, "apply", "t@candidate")
     assert code == 2 and "--task TASK.yaml" in _fix(err)
-    code, out, err = _run(capsys, "apply", "t@candidate", "--task", str(task), "--dry-run")
+    code, _out, err = _run(capsys, "apply", "t@candidate", "--task", str(task), "--dry-run")
     assert code == 0, err
 
 
@@ -71,7 +71,7 @@ def test_qa_task_without_a_target_says_what_to_add(tmp_path, capsys) -> None:
             "evals:\n  - type: contains\n    value: '{answer}'\n")
     task = tmp_path / "qa.yaml"
     task.write_text(body)
-    code, out, err = _run(capsys, "optimize", str(task), "--max-calls", "200", "--json")
+    code, _out, err = _run(capsys, "optimize", str(task), "--max-calls", "200", "--json")
     assert code == 0, err  # auto works without demos
     code, _, err = _run(capsys, "optimize", str(task), "--optimizer", "fewshot")
     assert code == 2

@@ -1,7 +1,6 @@
 import json
 
 
-
 def test_dry_run_calls_nothing(cli, make_task, tmp_path) -> None:
     path = make_task()
     (tmp_path / "data" / "test.jsonl").write_text("".join(
@@ -48,3 +47,28 @@ def test_resume_with_nothing_to_resume_exit_2(cli, make_task) -> None:
 def test_runs_show_unknown(cli) -> None:
     result = cli("runs", "show", "nope")
     assert result.returncode == 2 and "nope" in result.stderr
+
+
+def _near_duplicates(tmp_path) -> None:
+    """Test rows whose inputs differ from train's only by case, spaces and punctuation."""
+    rows = [{"text": f"Order {i} never arrived", "label": "negative"} for i in range(12)]
+    test = [{"text": f"  order {i} NEVER arrived!", "label": "negative"} for i in range(3)]
+    test += [{"text": f"fresh row {i}", "label": "neutral"} for i in range(5)]
+    for name, data in (("train", rows), ("val", rows[:4]), ("test", test)):
+        (tmp_path / "data" / f"{name}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in data))
+
+
+def test_leakage_by_content_is_refused_or_dropped_on_request(
+        cli, make_task, tmp_path) -> None:
+    path = make_task()
+    _near_duplicates(tmp_path)
+    refused = cli("optimize", str(path), "--max-calls", "100")
+    assert refused.returncode == 2 and "--drop-leaked" in refused.stderr
+    assert "3 test example(s)" in refused.stderr and "order 0 NEVER arrived" in refused.stderr
+    dry = cli("optimize", str(path), "--dry-run", "--drop-leaked", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["splits"]["train"] == 9  # 3 leaked rows left train
+    ok = cli("optimize", str(path), "--max-calls", "100", "--drop-leaked", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["splits"] == {"train": 9, "val": 1, "test": 8}

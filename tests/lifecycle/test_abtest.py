@@ -132,23 +132,23 @@ def test_chosen_test_and_alpha() -> None:
         compare(a, b, test="chi2")
 
 
-def test_errored_examples_are_left_out_of_the_pairing() -> None:
+def test_errored_examples_count_as_failures_in_the_pairing() -> None:
     a = variant([1.0, 0.0, None, 1.0])
     b = variant([1.0, 1.0, 1.0, None])
-    out = compare(a, b)
-    assert out.n_paired == 2 and out.diff == 0.5
-    none = compare(variant([None, None]), variant([1.0, 1.0]))
-    assert none.n_paired == 0 and none.winner is None and "no example" in none.verdict
+    out = compare(a, b)  # an error is a 0: a variant that fails on a row never gains by it
+    assert out.n_paired == 4 and out.diff == 0.25
+    errors = compare(variant([None, None]), variant([1.0, 1.0]))
+    assert errors.n_paired == 2 and errors.diff == 1.0
 
 
 def test_variant_stats_report_cost_and_nearest_rank_latency() -> None:
     results = [res(i, 1.0, latency=float(i + 1), cost=0.002) for i in range(20)]
     results.append(res(20, None))
     v = variant_stats("A", "abc", results)
-    assert v.n == 20 and v.n_total == 21 and v.errors == 1
+    assert v.n == 21 and v.n_total == 21 and v.errors == 1  # the error is in n, as a 0
     assert v.latency_p50_s == 10.0 and v.latency_p95_s == 19.0
     assert v.cost_usd == pytest.approx(0.04) and v.cost_per_example_usd == pytest.approx(0.04 / 21)
-    assert v.to_dict()["ci95"] == [1.0, 1.0]
+    assert v.score == pytest.approx(20 / 21)
 
 
 # end to end ------------------------------------------------------------------------------------

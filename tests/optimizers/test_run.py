@@ -15,6 +15,7 @@ from honed.optimizers.session import SearchOptions, open_store
 from honed.providers.base import Request
 from honed.providers.fake import FakeModel, last_user
 from honed.task.config import load_task
+from honed.task.task import Task
 from honed.types import Candidate
 
 TASK = """\
@@ -156,3 +157,32 @@ def test_resume_after_crash_redoes_nothing_and_matches(tmp_path, monkeypatch) ->
 def test_resume_without_unfinished_run(tmp_path, monkeypatch) -> None:
     with pytest.raises(ConfigError, match="resume"):
         go(make(tmp_path), monkeypatch, Toy(), OptimizeOptions("toy", resume=True))
+
+
+def test_resume_checks_leakage_again(tmp_path) -> None:
+    """Data edited between a crash and ``--resume`` so that test leaks: the resume refuses."""
+    from honed.providers.fake import FakeModel
+
+    class Crash(BaseException):
+        pass
+
+    def dies(request):  # type: ignore[no-untyped-def]
+        raise Crash
+
+    train = [{"text": f"row {i}", "label": "a" if i % 2 else "b"} for i in range(20)]
+    test = [{"text": f"other {i}", "label": "a"} for i in range(6)]
+
+    def task(test_rows):  # type: ignore[no-untyped-def]
+        return Task(name="leak", model="fake", tracking="none",
+                          prompt={"user": "{text}"},
+                          data={"train": train, "val": train[:4], "test": test_rows},
+                          evals=[{"type": "exact_match", "expected": "{label}"}])
+
+    options = OptimizeOptions("fewshot", SearchOptions(limits=Limits(max_calls=200),
+                                                       home=tmp_path), write_output=False)
+    with pytest.raises(Crash):
+        asyncio.run(optimize(task(test), options, model=FakeModel(dies)))
+    leaked = [*test, {"text": "ROW 3!", "label": "a"}]
+    resume = OptimizeOptions("fewshot", SearchOptions(home=tmp_path), resume=True)
+    with pytest.raises(ConfigError, match="drop-leaked"):
+        asyncio.run(optimize(task(leaked), resume, model=FakeModel("a")))

@@ -17,7 +17,7 @@ from honed.errors import (
     TransportError,
 )
 from honed.providers.base import Completion, Model, OutputSpec, Request
-from honed.providers.fake_server import BAD_BODY, FakeServer
+from honed.providers.fake_server import BAD_BODY, MALFORMED, FakeServer
 from honed.providers.openai_compat import (
     OpenAICompatModel,
     error_message,
@@ -201,10 +201,30 @@ def test_connection_refused_is_a_transport_error() -> None:
     assert CANARY not in str(error)
 
 
-def test_unparseable_body_is_a_bad_response() -> None:
+def test_unparseable_body_is_a_bad_response_and_retried() -> None:
     with FakeServer(fail_plan=[BAD_BODY]) as server:
         error = fail(model(server.url))
-    assert isinstance(error, BadResponseError) and not error.retryable
+    assert isinstance(error, BadResponseError) and error.retryable
+
+
+@pytest.mark.parametrize("body", MALFORMED)
+def test_every_malformed_200_is_a_retryable_bad_response(body: bytes) -> None:
+    m = OpenAICompatModel(ModelConfig(spec="openai:x", base_url="http://127.0.0.1:1/v1"),
+                          env={})
+    with pytest.raises(BadResponseError) as info:
+        m._completion(m._decode(200, body.decode()), 0.0)
+    assert info.value.retryable
+
+
+def test_empty_content_with_a_finish_reason_is_an_answer() -> None:
+    m = OpenAICompatModel(ModelConfig(spec="openai:x", base_url="http://127.0.0.1:1/v1"),
+                          env={})
+    done = m._completion({"choices": [{"message": {"content": ""}, "finish_reason": "stop"}]},
+                         0.0)
+    assert done.text == "" and done.finish_reason == "stop"
+    cut = m._completion({"choices": [{"message": {"content": None},
+                                      "finish_reason": "length"}]}, 0.0)
+    assert cut.text == "" and cut.finish_reason == "length"
 
 
 def test_missing_key_for_openai_names_the_variable() -> None:

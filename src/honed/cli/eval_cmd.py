@@ -55,7 +55,7 @@ def eval_command(
     with progress or contextlib.nullcontext():
         run, info = asyncio.run(tracked_eval(
             loaded, home=honed_home(), split=split, limit=limit, options=options,
-            callbacks=[progress] if progress else []))
+            callbacks=[render.warnings, *([progress] if progress else [])]))
     data = {**run.to_dict(), "registered": info.registered, "warnings": info.warnings}
     if json_output:
         render.json_out(data)

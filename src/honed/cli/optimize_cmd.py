@@ -43,6 +43,9 @@ def optimize_command(
     no_cache: NoCacheOpt = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="continue the latest unfinished run of this task")] = False,
+    drop_leaked: Annotated[bool, typer.Option(
+        "--drop-leaked", help="drop train/val rows whose input is also in test (test stays)")
+    ] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="print the plan and an estimated call/cost range; call nothing")
     ] = False,
@@ -63,7 +66,7 @@ def optimize_command(
                            objective=Objective(length_penalty, 0.0, max_prompt_tokens),
                            minibatch_size=minibatch, concurrency=concurrency,
                            cache=not no_cache)
-    options = OptimizeOptions(optimizer, search, resume=resume)
+    options = OptimizeOptions(optimizer, search, resume=resume, drop_leaked=drop_leaked)
     if dry_run:
         from honed.optimizers.plan import plan
 
@@ -85,8 +88,9 @@ def _run(task, options, *, show: bool, total: int | None):  # type: ignore[no-un
 
     progress = render.SearchProgress(total) if show else None
     with progress or contextlib.nullcontext():
-        result, info = asyncio.run(tracked_optimize(
-            task, options, home=honed_home(), callbacks=[progress] if progress else []))
+        callbacks = [render.warnings, *([progress] if progress else [])]
+        result, info = asyncio.run(tracked_optimize(task, options, home=honed_home(),
+                                                    callbacks=callbacks))
     return {**result.to_dict(), "registered": info.registered, "warnings": info.warnings}
 
 

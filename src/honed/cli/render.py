@@ -241,3 +241,12 @@ def run_detail(data: dict[str, Any]) -> None:
 def bench_summary(report: dict[str, Any]) -> None:
     print(report["markdown"])
     print(f"table: {report['table']}\nplot: {report['plot']}")
+
+
+def warnings(event: object) -> None:
+    """An event callback: warnings the library emits (e.g. a damaged cache moved aside) go to
+    stderr, whatever the output mode."""
+    from honed.tracking.events import Message
+
+    if isinstance(event, Message) and event.level == "warning":
+        error(f"warning: {event.text}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from honed.task.config import load_splits
 from honed.task.dataset import Splits
 from honed.task.task import Task
 from honed.tracking.events import Callback
-from honed.types import Candidate
+from honed.types import Candidate, Example
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,16 @@ class EvalRun:
 async def evaluate_task(task: Task, *, split: str = "test", limit: int | None = None,
                         options: EngineOptions | None = None,
                         callbacks: Iterable[Callback] = (),
-                        candidate: Candidate | None = None) -> EvalRun:
+                        candidate: Candidate | None = None,
+                        demos: Mapping[str, Example] | None = None) -> EvalRun:
+    """Evaluate ``candidate`` (default: the task's prompt) on a split; ``demos`` adds demo rows
+    its demo ids may name (a registry version carries its own)."""
     options = options or EngineOptions()
     splits = load_splits(task)
     examples = splits.get(split)
     if limit is not None:
         examples = examples[:limit]
-    async with open_engine(task, splits, options, callbacks) as engine:
+    async with open_engine(task, splits, options, callbacks, demos=demos) as engine:
         report = await engine.evaluate(candidate or task.seed_candidate(), examples,
                                        label=f"eval {split}")
     return EvalRun(task, split, model_config(task, options.model).spec, splits, report)

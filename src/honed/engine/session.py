@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,7 @@ from honed.providers.base import Model
 from honed.task.dataset import Splits
 from honed.task.task import ModelConfig, Task
 from honed.tracking.events import Callback, Emitter
+from honed.types import Example
 
 
 def honed_home() -> Path:
@@ -61,13 +62,18 @@ def build(cfg: ModelConfig, task: Task) -> Model:
 @asynccontextmanager
 async def open_engine(task: Task, splits: Splits, options: EngineOptions | None = None,
                       callbacks: Iterable[Callback] = (), *,
-                      model: Model | None = None) -> AsyncIterator[Engine]:
-    """An Engine bound to the task; closes models and flushes the cache on exit."""
+                      model: Model | None = None,
+                      demos: Mapping[str, Example] | None = None) -> AsyncIterator[Engine]:
+    """An Engine bound to the task; closes models and flushes the cache on exit. Demo ids
+    resolve against train, the task's inline demo rows and ``demos`` (e.g. a registry
+    version's own rows)."""
     from honed.evals.registry import build_scorers
 
     options = options or EngineOptions()
     home = options.home or honed_home()
-    cache = ResponseCache(home / "cache.sqlite") if options.cache else None
+    emitter = Emitter(callbacks)
+    cache = (ResponseCache(home / "cache.sqlite", on_event=emitter.emit) if options.cache
+             else None)
     budget, stats = Budget(options.limits), CallStats()
     cfg = model_config(task, options.model, options.concurrency)
     clients: list[ModelClient] = []
@@ -90,8 +96,8 @@ async def open_engine(task: Task, splits: Splits, options: EngineOptions | None 
     try:
         client_for(model or build(cfg, task), cfg, options.concurrency)
         scorers = build_scorers(task, judge_model)
-        demos = {ex.id: ex for ex in splits.train}
-        yield Engine(task, clients[0], scorers, demos, Emitter(callbacks), options.seed)
+        pool = {**{ex.id: ex for ex in splits.train}, **task.demo_rows(), **(demos or {})}
+        yield Engine(task, clients[0], scorers, pool, emitter, options.seed)
     finally:
         for client in clients:
             await client.aclose()

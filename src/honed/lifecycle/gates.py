@@ -161,8 +161,8 @@ def measure(gate: GateSpec, report: EvalReport, production: EvalReport | None = 
         return s.latency_p95_s, f"nearest rank; p50 {s.latency_p50_s:.3f}s"
     if gate.metric == "error_rate":
         return s.errors / attempted, f"{s.errors}/{attempted} errored"
-    if s.n == 0:
-        return None, "nothing was scored (every example errored)"
+    if s.n == s.errors:  # errors count as failures in a score, but a score of errors alone
+        return None, "nothing was scored (every example errored)"  # is no measurement
     if gate.metric == "eval":
         value = s.per_eval.get(str(gate.eval))
         return value, f"n={s.n}" if value is not None else f"eval {gate.eval!r} scored nothing"

@@ -25,7 +25,7 @@ SCHEDULES = {
 
 def _tokens_per_call(task: Task, train: tuple[Any, ...], max_demos: int) -> tuple[int, int]:
     seed = task.seed_candidate()
-    demos = {ex.id: ex for ex in train}
+    demos = {**{ex.id: ex for ex in train}, **task.demo_rows()}
     sample = train[: min(10, len(train))]
     base = [sum(count_tokens(m.content) for m in render_messages(seed, ex, demos,
                                                                  task.target_template() or ""))
@@ -39,7 +39,7 @@ def plan(task: Task, options: OptimizeOptions) -> dict[str, Any]:
     exactly where the real run would)."""
     splits = load_splits(task)
     if not options.resume:
-        validate(task, splits, options, None)
+        splits = validate(task, splits, options, None)
     reserve = test_reserve(task, splits)
     limits = search_limits(options.search.limits, reserve)
     n_val = len(splits.val)

@@ -24,9 +24,10 @@ from honed.optimizers.session import SearchOptions, open_search, open_store
 from honed.providers.base import Model
 from honed.task.config import load_splits, write_optimized_task
 from honed.task.dataset import Splits
+from honed.task.leakage import LeakageReport, check_leakage, drop_leaked
 from honed.task.task import Task
-from honed.tracking.events import Callback, PhaseStarted
-from honed.tracking.store import RunStore, new_run_id
+from honed.tracking.events import Callback, Emitter, Message, PhaseStarted
+from honed.tracking.store import RunRow, RunStore, new_run_id
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,12 @@ class OptimizeOptions:
     search: SearchOptions = field(default_factory=SearchOptions)
     resume: bool = False
     write_output: bool = True
+    drop_leaked: bool = False  # drop train/val rows whose input is also in test
 
     def config(self) -> dict[str, Any]:
         s = self.search
-        return {"optimizer": self.optimizer, "seed": s.seed, "limits": asdict(s.limits),
+        return {"optimizer": self.optimizer, "drop_leaked": self.drop_leaked,
+                "seed": s.seed, "limits": asdict(s.limits),
                 "model": s.model, "reflection_model": s.reflection_model,
                 "objective": asdict(s.objective), "minibatch_size": s.minibatch_size,
                 "concurrency": s.concurrency, "cache": s.cache}
@@ -50,7 +53,8 @@ def options_from_config(config: dict[str, Any]) -> OptimizeOptions:
                            objective=Objective(**config["objective"]),
                            minibatch_size=config["minibatch_size"],
                            concurrency=config["concurrency"], cache=config["cache"])
-    return OptimizeOptions(config["optimizer"], search, resume=True)
+    return OptimizeOptions(config["optimizer"], search, resume=True,
+                           drop_leaked=bool(config.get("drop_leaked", False)))
 
 
 def with_home(options: OptimizeOptions, home: Path | None) -> OptimizeOptions:
@@ -92,13 +96,29 @@ def spend_reserve(limits: Limits, seed_val: Scored, n_test: int, per_example: in
                    max_usd=None if limits.max_usd is None else max(0.0, limits.max_usd - usd))
 
 
+def _unfinished(store: RunStore, task: Task) -> RunRow:
+    row = store.latest_unfinished(task.name)
+    if row is None:
+        raise ConfigError(f"no unfinished optimization of task {task.name!r} to resume",
+                          field="--resume", fix="run without --resume")
+    return row
+
+
+def _resumed(store: RunStore, task: Task) -> OptimizeOptions:
+    return options_from_config(_unfinished(store, task).config)
+
+
+def _warn_duplicates(task: Task, splits: Splits, callbacks: Iterable[Callback]) -> None:
+    report = check_leakage(task, splits)
+    if not report.clean:
+        Emitter(callbacks).emit(Message(f"duplicate inputs: {report.describe()}",
+                                        level="warning"))
+
+
 def _start_run(store: RunStore, task: Task,
                options: OptimizeOptions) -> tuple[str, OptimizeOptions]:
     if options.resume:
-        row = store.latest_unfinished(task.name)
-        if row is None:
-            raise ConfigError(f"no unfinished optimization of task {task.name!r} to resume",
-                              field="--resume", fix="run without --resume")
+        row = _unfinished(store, task)
         store.touch(row.id)
         return row.id, options_from_config(row.config)
     run_id = new_run_id()
@@ -108,8 +128,8 @@ def _start_run(store: RunStore, task: Task,
 
 
 def validate(task: Task, splits: Splits, options: OptimizeOptions,
-             reflection: Model | None) -> None:
-    """Reject bad options before a run record exists."""
+             reflection: Model | None) -> Splits:
+    """Reject bad options before a run record exists; the splits the run uses."""
     from honed.optimizers.registry import OPTIMIZERS
 
     if options.optimizer not in OPTIMIZERS:
@@ -122,11 +142,20 @@ def validate(task: Task, splits: Splits, options: OptimizeOptions,
     if options.optimizer in NEEDS_DEMO_TARGET and task.target_template() is None:
         task.demo_target_or_error()  # raises the ConfigError saying what to add
     search_limits(options.search.limits, test_reserve(task, splits))
-    leaked = {ex.id for ex in splits.test} & {ex.id for ex in splits.train + splits.val}
-    if leaked:
-        raise ConfigError(f"{len(leaked)} test example(s) also appear in train or val, so the "
-                          "held-out score would not be held out", field="data.test",
-                          fix="remove the duplicates from test (or from train/val)")
+    return guard_leakage(task, splits, options.drop_leaked)[0]
+
+
+def guard_leakage(task: Task, splits: Splits, drop: bool) -> tuple[Splits, LeakageReport]:
+    """Refuse test rows whose input (normalized) the search also sees, naming them; with
+    ``drop``, drop those rows from train and val instead (test stays intact)."""
+    report = check_leakage(task, splits)
+    if not report.leaked:
+        return splits, report
+    if not drop:
+        raise ConfigError(report.describe(), file=task.source, field="data.test",
+                          fix="remove those rows from test or from train/val, or pass "
+                              "--drop-leaked to drop them from train and val")
+    return drop_leaked(splits, report), report
 
 
 async def optimize(task: Task, options: OptimizeOptions | None = None, *,
@@ -135,12 +164,15 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
     options = options or OptimizeOptions()
     splits = load_splits(task)
     if not options.resume:
-        validate(task, splits, options, reflection)
+        splits = validate(task, splits, options, reflection)
     store = open_store(options.search.home)
     try:
         home = options.search.home
+        if options.resume:  # the data may have changed since: check it again
+            splits = guard_leakage(task, splits, _resumed(store, task).drop_leaked)[0]
         run_id, options = _start_run(store, task, options)
         options = with_home(options, home)
+        _warn_duplicates(task, splits, callbacks)
         try:
             result = await _run(task, splits, options, store, run_id, callbacks, model,
                                 reflection)
@@ -175,12 +207,13 @@ async def _run(task: Task, splits: Splits, options: OptimizeOptions, store: RunS
         ctx.emitter.emit(PhaseStarted("test", "seed and best on held-out test"))
         seed_test, best_test = await _test(ctx, seed_val, best_val)
         stats = _stats(ctx, time.perf_counter() - started)
+        demo_pool = ctx.engine.demos
     diff = _diff(seed_test, best_test, options.search.seed)
     output = None
     if options.write_output and task.source and Path(task.source).exists():
         output = str(write_optimized_task(task, best_val.candidate, run_id, {
             "val": (seed_val.score, best_val.score),
-            "test": (seed_test.score, best_test.score)}))
+            "test": (seed_test.score, best_test.score)}, demo_rows=demo_pool))
     sizes = {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}
     return OptimizationResult(run_id, options.optimizer, seed_val, best_val, seed_test,
                               best_test, diff, pareto_front(ctx.history), stats, stopped,
