@@ -52,6 +52,16 @@ def test_runs_and_resume_hints(make_task, tmp_path, capsys) -> None:
     assert _run(capsys, "runs", "show", run_id[:17], "--json")[0] == 0  # a unique prefix
 
 
+def test_run_ids_are_never_cut_in_tables(make_task, tmp_path, capsys, monkeypatch) -> None:
+    task = make_task()
+    _held_out(tmp_path)
+    assert _run(capsys, "optimize", str(task), "--max-calls", "60", "--json")[0] == 0
+    run_id = json.loads(_run(capsys, "runs", "show", "latest", "--json")[1])["run_id"]
+    monkeypatch.setenv("COLUMNS", "60")
+    code, out, _ = _run(capsys, "runs", "list")
+    assert code == 0 and run_id in out
+
+
 def test_reflection_model_hint(make_task, tmp_path, capsys) -> None:
     task = make_task()
     _held_out(tmp_path)

@@ -217,3 +217,32 @@ def test_batching_respects_the_budget(make_task) -> None:
     report = asyncio.run(go())
     assert model.batches == [4] and report.summary.n == 4 and report.summary.skipped == 6
     assert report.stopped == "max_calls"
+
+
+def test_batched_rows_are_scored_and_reported_as_they_finish(make_task) -> None:
+    """Progress advances per finished row of a batch, not once the whole batch is done."""
+    import time
+
+    task = load_task(make_task())
+    splits = load_splits(task)
+    answered: list[float] = []
+    scored: list[float] = []
+
+    def answer(request: Request) -> str:
+        answered.append(time.perf_counter())
+        return "positive"
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ExampleScored):
+            scored.append(time.perf_counter())
+
+    async def go():
+        model = FakeBatchModel(answer, latency_s=0.01)
+        async with open_engine(task, splits, EngineOptions(cache=False), [on_event],
+                               model=model) as engine:
+            return await engine.evaluate(task.seed_candidate(), splits.test), model
+
+    report, model = asyncio.run(go())
+    assert model.batches == [len(splits.test)] and report.summary.n == len(splits.test)
+    assert len(scored) == len(splits.test)
+    assert scored[0] < answered[-1]  # the first row was scored while the batch went on

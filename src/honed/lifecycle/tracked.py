@@ -145,8 +145,10 @@ def _register_best(task: Task, home: Path, result: OptimizationResult, seed: int
     from honed.lifecycle.promote import ensure_registered, gate_tags, register_candidate
 
     data = result.to_dict()
-    scores = {"honed.run_id": result.run_id, "val_score": data["best"]["val"]["score"],
-              "test_score": (data["best"]["test"] or {}).get("score"),
+    val, test = data["best"]["val"], data["best"]["test"] or {}
+    scores = {"honed.run_id": result.run_id, "val_score": val["score"], "val_n": val["n"],
+              "val_errors": val["errors"], "test_score": test.get("score"),
+              "test_n": test.get("n"), "test_errors": test.get("errors"),
               "test_diff": data["test_diff"]["diff"] if data["test_diff"] else None}
     gates = _gate_best(task, result, seed, info)
     if gates is not None:

@@ -84,9 +84,17 @@ class FakeBatchModel(FakeModel):
         super().__init__(script, **options)
         self.batches: list[int] = []
 
-    async def complete_batch(self, requests: Sequence[Request]) -> list[Completion]:
+    async def complete_batch(self, requests: Sequence[Request], on_done: Any = None,
+                             ) -> list[Completion]:
+        """One by one; ``on_done(index, completion)`` as each finishes, as the embedded model
+        reports its rows."""
         self.batches.append(len(requests))
-        return [await self.complete(r) for r in requests]
+        done = []
+        for index, request in enumerate(requests):
+            done.append(await self.complete(request))
+            if on_done is not None:
+                on_done(index, done[-1])
+        return done
 
 
 def _load_script(path: Path) -> dict[str, str]:

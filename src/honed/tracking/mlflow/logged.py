@@ -38,7 +38,8 @@ def _with_ci(prefix: str, stats: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     lo, hi = stats.get("ci95") or (None, None)
     return {f"{prefix}score": stats.get("score"), f"{prefix}ci95_low": lo,
-            f"{prefix}ci95_high": hi, f"{prefix}n": stats.get("n")}
+            f"{prefix}ci95_high": hi, f"{prefix}n": stats.get("n"),
+            f"{prefix}errors": stats.get("errors", 0)}
 
 
 def summary_metrics(data: Mapping[str, Any]) -> dict[str, Any]:
