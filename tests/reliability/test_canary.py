@@ -24,18 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from honed.providers.fake_server import FakeServer
+from honed.testing import record_figures as record
 
 OPENAI_KEY = "sk-canary-" + uuid.uuid4().hex
 ANTHROPIC_KEY = "sk-ant-canary-" + uuid.uuid4().hex
 CANARIES = (OPENAI_KEY, ANTHROPIC_KEY)
 
 
-def record(name: str, figures: dict[str, Any]) -> None:
-    """Write this test's figures to ``$HONED_RELIABILITY_REPORT/NAME.json`` when it is set."""
-    folder = os.environ.get("HONED_RELIABILITY_REPORT")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def reply(messages: list[dict[str, Any]]) -> str:

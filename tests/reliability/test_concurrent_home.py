@@ -26,6 +26,7 @@ from honed.engine.cache import ResponseCache
 from honed.lifecycle.registry_local import LocalRegistry
 from honed.providers.base import Completion
 from honed.providers.fake_server import FakeServer
+from honed.testing import record_figures as record
 from honed.tracking.store import RunStore
 from honed.types import Candidate
 
@@ -36,12 +37,6 @@ WRITERS, FRESH_ROUNDS, SUSTAINED_WRITES = 6, 12, 60
 STATE_FILES = ("runs.sqlite", "cache.sqlite", "registry.sqlite")
 
 
-def record(name: str, figures: dict[str, Any]) -> None:
-    """Write this test's figures to ``$HONED_RELIABILITY_REPORT/NAME.json`` when it is set."""
-    folder = os.environ.get("HONED_RELIABILITY_REPORT")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def honed() -> str:

@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from honed.testing import record_figures as record
+
 DAMAGES: dict[str, Callable[[Path], None]] = {}
 COMMANDS = {  # the command that meets each file first
     "runs.sqlite": ("optimize", "{task}", "--max-calls", "60", "--json"),
@@ -36,13 +38,6 @@ COMMANDS = {  # the command that meets each file first
 CASES = [(f, d) for f in COMMANDS for d in ("header", "truncated", "schema-page")]
 FIGURES: dict[str, dict[str, Any]] = {}
 
-
-def record(name: str, figures: dict[str, Any]) -> None:
-    """Write this test's figures to ``$HONED_RELIABILITY_REPORT/NAME.json`` when it is set."""
-    folder = os.environ.get("HONED_RELIABILITY_REPORT")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 # damages ----------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ Each test records its figures under ``$HONED_RELIABILITY_REPORT`` when that is s
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from honed.cli.app import main
 from honed.providers.fake_server import FAULT_KINDS, FakeServer, Faults
+from honed.testing import record_figures as _record
 
 N = 200
 LABELS = ("alpha", "beta", "gamma", "delta")
@@ -52,12 +52,6 @@ def _eval(task: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[
     out = capsys.readouterr()
     return code, json.loads(out.out) if out.out.strip() else None, out.err
 
-
-def _record(name: str, figures: dict[str, Any]) -> None:
-    folder = os.environ.get("HONED_RELIABILITY_REPORT")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2))
 
 
 def _faults(rate: float, kinds: tuple[str, ...] = FAULT_KINDS) -> Faults:

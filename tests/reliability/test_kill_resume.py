@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from honed.providers.fake_server import FakeServer
+from honed.testing import record_figures as record
 
 KILLS = 10
 SEED, MAX_CALLS, LATENCY_S = 3, 150, 0.01
@@ -46,13 +47,6 @@ SAME = ("seed", "best", "test_diff", "pareto_front", "stopped", "splits", "candi
 # the rollout ledger, which a resume replays (real calls, tokens and cost are this process's own)
 COUNTERS = ("rollouts", "charged_tokens")
 
-
-def record(name: str, figures: dict[str, Any]) -> None:
-    """Write this test's figures to ``$HONED_RELIABILITY_REPORT/NAME.json`` when it is set."""
-    folder = os.environ.get("HONED_RELIABILITY_REPORT")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 # the task ---------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import inspect
 import json
-import os
 import re
 import socket
 from pathlib import Path
@@ -24,18 +23,12 @@ import aiohttp
 import honed
 from honed.providers.fake import FakeModel
 from honed.providers.model_server import CallQuota, ModelServer
+from honed.testing import record_figures as record
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
 ROUTES = (("POST", "/v1/chat/completions"), ("POST", "/chat/completions"),
           ("GET", "/v1/models"), ("GET", "/models"))
 
-
-def record(name: str, figures: dict[str, Any]) -> None:
-    """Write this test's figures to ``$HONED_RELIABILITY_REPORT/NAME.json`` when it is set."""
-    folder = os.environ.get("HONED_RELIABILITY_REPORT")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
 def bad_credentials(token: str, other: str) -> dict[str, tuple[dict[str, str], str]]:
