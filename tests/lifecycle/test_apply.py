@@ -267,3 +267,21 @@ def test_with_the_local_registry(tmp_path) -> None:
     registry.set_alias("toy", "production", version.version)
     apply("toy@production", path, registry=registry)
     assert load_task(path).prompt.system == "local v1"
+
+
+def test_applied_demos_are_written_as_rows_and_reapplying_changes_nothing(make_task) -> None:
+    path = make_task()
+    task = load_task(path)
+    train = load_splits(task).train
+    candidate = Candidate({"system": "Classify.", "user": "{text}"},
+                          (train[0].id, train[4].id))
+    registry = MemoryRegistry()
+    registry.register("t", candidate, demo_rows={ex.id: dict(ex.fields)
+                                                 for ex in (train[0], train[4])})
+    first = apply("t/1", path, registry=registry)
+    text = path.read_text()
+    assert first.changed and "I love it" in text and "terrible service" in text
+    assert train[0].id not in text  # rows, not ids: the file stands on its own
+    assert load_task(path).seed_candidate().id == candidate.id
+    again = apply("t/1", path, registry=registry)
+    assert not again.changed

@@ -9,10 +9,12 @@ unified diff.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from honed.lifecycle.registry import PromptRegistry
 from honed.lifecycle.specs import Resolved, resolve_spec
 from honed.task.config import dump_yaml, load_splits, load_task, read_yaml, set_prompt
 from honed.tracking.store import RunStore
-from honed.types import Candidate
+from honed.types import Candidate, Example
 
 HEADER = "Applied by honed:"
 
@@ -65,18 +67,30 @@ def apply(source_spec: str, task_path: Path | None = None, *, dry_run: bool = Fa
                               field="TASK", fix="name the task file: honed apply SPEC TASK.yaml")
         task_path = Path(source.task.source)
     result = apply_candidate(source.candidate, task_path, label=source.label,
-                             dry_run=dry_run, now=now)
+                             dry_run=dry_run, now=now, demo_rows=_demo_rows(source))
     return ApplyResult(result.task_path, source, result.candidate, result.changed,
                        result.diff, result.backup, result.dry_run)
 
 
+def _demo_rows(source: Resolved) -> dict[str, Example]:
+    """The rows of the candidate's demos, so the file shows them: the registry version's own,
+    else the source task's train split and inline demos."""
+    if not source.candidate.demos:
+        return {}
+    rows: dict[str, Example] = dict(source.task.demo_rows())
+    with contextlib.suppress(ConfigError):  # data moved: the registry rows or ids will do
+        rows |= {ex.id: ex for ex in load_splits(source.task).train}
+    return rows | dict(source.demos)
+
+
 def apply_candidate(candidate: Candidate, task_path: Path, *, label: str = "",
-                    dry_run: bool = False, now: datetime | None = None) -> ApplyResult:
+                    dry_run: bool = False, now: datetime | None = None,
+                    demo_rows: Mapping[str, Example] | None = None) -> ApplyResult:
     task_path = Path(task_path)
     original = _read_text(task_path)
     if _same_prompt(task_path, candidate):
         return ApplyResult(task_path, None, candidate, False, "", None, dry_run)
-    new = render_applied(task_path, candidate, original, label)
+    new = render_applied(task_path, candidate, original, label, demo_rows)
     diff, changed = unified_diff(original, new, task_path), True
     backup = None
     if changed and not dry_run:
@@ -86,12 +100,14 @@ def apply_candidate(candidate: Candidate, task_path: Path, *, label: str = "",
     return ApplyResult(task_path, None, candidate, changed, diff, backup, dry_run)
 
 
-def render_applied(task_path: Path, candidate: Candidate, original: str, label: str = "") -> str:
-    """The task file's text with ``candidate`` as its prompt, validated against the task."""
+def render_applied(task_path: Path, candidate: Candidate, original: str, label: str = "",
+                   demo_rows: Mapping[str, Example] | None = None) -> str:
+    """The task file's text with ``candidate`` as its prompt (demos as their rows where
+    known), validated against the task."""
     doc = read_yaml(task_path)
     if not isinstance(doc, dict):
         raise ConfigError("a task file must be a YAML mapping", file=str(task_path))
-    set_prompt(doc, candidate)
+    set_prompt(doc, candidate, demo_rows)
     header = f"{HEADER} {label} (candidate {candidate.id})" if label else ""
     with tempfile.TemporaryDirectory(prefix="honed-apply-") as folder:
         scratch = Path(folder) / task_path.name
@@ -121,9 +137,9 @@ def _with_header(text: str, header: str) -> str:
 
 
 def _same_prompt(task_path: Path, candidate: Candidate) -> bool:
-    prompt = load_task(task_path).prompt
-    return prompt.registry is None and (prompt.system, prompt.user, tuple(prompt.demos)) == (
-        candidate.system, candidate.user, tuple(candidate.demos))
+    """Whether the file already holds ``candidate`` (inline demo rows count by their ids)."""
+    task = load_task(task_path)
+    return task.prompt.registry is None and task.seed_candidate().id == candidate.id
 
 
 def unified_diff(old: str, new: str, path: Path) -> str:

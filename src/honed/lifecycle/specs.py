@@ -25,7 +25,7 @@ from honed.lifecycle.registry import PromptRef, PromptRegistry, PromptVersion, p
 from honed.task.config import load_task
 from honed.task.task import Task
 from honed.tracking.store import RunRow, RunStore
-from honed.types import Candidate
+from honed.types import Candidate, Example
 
 Kind = Literal["file", "registry", "run"]
 _YAML = (".yaml", ".yml")
@@ -42,6 +42,7 @@ class Resolved:
     candidate: Candidate
     label: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+    demos: Mapping[str, Example] = field(default_factory=dict)  # a registry version's rows
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec, "kind": self.kind, "label": self.label,
@@ -114,7 +115,7 @@ def _from_file(text: str, registry: PromptRegistry | None, base_task: Task | Non
         return Resolved(text, "file", task, version.candidate,
                         f"{text} -> {ref} (v{version.version})",
                         {"registry": str(ref), "name": version.name,
-                         "version": version.version})
+                         "version": version.version}, version_demos(version))
     return Resolved(text, "file", task, own.seed_candidate(), text, {"file": str(path)})
 
 
@@ -124,7 +125,14 @@ def _from_registry(text: str, ref: PromptRef, registry: PromptRegistry,
     label = str(ref) if ref.version is not None else f"{ref} (v{version.version})"
     return Resolved(text, "registry", base_task, version.candidate, label,
                     {"registry": f"{version.name}/{version.version}", "name": version.name,
-                     "version": version.version, "backend": registry.backend})
+                     "version": version.version, "backend": registry.backend},
+                    version_demos(version))
+
+
+def version_demos(version: Any) -> dict[str, Example]:
+    """A registry version's demo rows as examples (empty for versions stored without them)."""
+    rows = getattr(version, "demo_rows", None) or {}
+    return {d: Example(d, dict(fields)) for d, fields in rows.items()}
 
 
 def _from_run(run_id: str, store: RunStore, base_task: Task | None) -> Resolved:
