@@ -11,6 +11,7 @@ from honed.cli import (
     bench_cmd,
     doctor_cmd,
     eval_cmd,
+    init_cmd,
     lifecycle_cmd,
     misc,
     optimize_cmd,
@@ -62,6 +63,7 @@ for _name in ("list", "show", "diff", "promote", "rollback", "copy"):
     registry.command(_name)(getattr(registry_cmd, f"registry_{_name}"))
 app.add_typer(registry, name="registry")
 app.command("ui")(registry_cmd.ui_command)
+app.command("init")(init_cmd.init_command)
 app.command("schema")(misc.schema_command)
 app.command("version")(misc.version_command)
 app.command("doctor")(doctor_cmd.doctor_command)

@@ -250,3 +250,9 @@ def warnings(event: object) -> None:
 
     if isinstance(event, Message) and event.level == "warning":
         error(f"warning: {event.text}")
+
+
+def init_summary(paths: list[str]) -> None:
+    task = next(p for p in paths if p.endswith("task.yaml"))
+    print("\n".join(f"wrote {p}" for p in paths))
+    print(f"next:\n  honed eval {task}\n  honed optimize {task} --max-calls 200")
