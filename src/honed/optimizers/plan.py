@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from honed.optimizers.run import OptimizeOptions, search_limits, test_reserve, validate
-from honed.providers.fake import count_tokens
+from honed.providers.base import count_tokens
 from honed.providers.pricing import cost_usd
 from honed.task.config import load_splits
 from honed.task.render import render_messages

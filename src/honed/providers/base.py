@@ -9,6 +9,12 @@ from typing import Any, Protocol, runtime_checkable
 from honed.types import Message, Usage, canonical_json, content_hash
 
 
+def count_tokens(text: str) -> int:
+    """A cheap, deterministic token estimate (about 4 characters a token), for plans and the
+    fake model when no tokenizer is at hand."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """Structured-output constraint. Providers that can constrain decoding apply it."""

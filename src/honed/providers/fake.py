@@ -17,15 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from honed.errors import ConfigError
-from honed.providers.base import Completion, Request
+from honed.providers.base import Completion, Request, count_tokens
 from honed.types import Usage
 
 Script = Callable[[Request], str] | Mapping[str, str] | str | None
-
-
-def count_tokens(text: str) -> int:
-    """A cheap, deterministic token estimate (about 4 characters a token)."""
-    return max(1, (len(text) + 3) // 4) if text else 0
 
 
 def last_user(request: Request) -> str:
