@@ -160,7 +160,7 @@ def test_abtest_input_errors_exit_2(cli, make_task) -> None:
 
 
 def test_registry_references_through_the_cli(cli, make_task) -> None:
-    from honed.lifecycle.registry import open_registry
+    from honed.lifecycle.registries import open_registry
 
     path = make_task(task_text(model="fake"))
     registry = open_registry(Path(os.environ["HONED_HOME"]))
@@ -177,7 +177,8 @@ def test_registry_references_through_the_cli(cli, make_task) -> None:
 
 
 def test_a_gate_on_a_registry_version_is_recorded_and_promote_honours_it(cli, make_task) -> None:
-    from honed.lifecycle.registry import PromptRef, open_registry
+    from honed.lifecycle.registries import open_registry
+    from honed.lifecycle.registry import PromptRef
 
     path = make_task(task_text(model="fake"))
     registry = open_registry(Path(os.environ["HONED_HOME"]))

@@ -13,7 +13,7 @@ import pytest
 
 from honed.cli.app import main
 from honed.lifecycle.promote import register_candidate
-from honed.lifecycle.registry import open_registry
+from honed.lifecycle.registries import open_registry
 from honed.types import Candidate
 
 V1 = Candidate({"system": "Classify.", "user": "{text}"})

@@ -18,14 +18,13 @@ from honed.lifecycle.promote import (
     register_candidate,
     rollback,
 )
+from honed.lifecycle.registries import copy_prompts, open_registry
 from honed.lifecycle.registry import (
     CANDIDATE,
     PREVIOUS,
     PRODUCTION,
     PromptRef,
     PromptVersion,
-    copy_prompts,
-    open_registry,
     parse_ref,
 )
 from honed.lifecycle.registry_local import MIGRATIONS, LocalRegistry

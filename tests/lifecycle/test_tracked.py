@@ -7,7 +7,8 @@ import honed.optimizers.run as run_module
 from honed.cli.app import main
 from honed.lifecycle import tracked
 from honed.lifecycle.promote import register_candidate
-from honed.lifecycle.registry import open_registry, parse_ref
+from honed.lifecycle.registries import open_registry
+from honed.lifecycle.registry import parse_ref
 from honed.optimizers.base import SearchContext
 from honed.optimizers.run import OptimizeOptions
 from honed.providers.fake import FakeModel, last_user

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from honed.cli.app import main
-from honed.lifecycle.registry import open_registry
+from honed.lifecycle.registries import open_registry
 from honed.tracking import mlflow as tracking
 from honed.tracking.events import CallCompleted
 from honed.tracking.mlflow import MlflowTracker, flush_pending, tracking_uri

@@ -27,7 +27,8 @@ VersionArg = Annotated[int, typer.Argument(min=1, help="version number", show_de
 
 def _open(backend: str | None) -> PromptRegistry:
     from honed.engine.session import honed_home
-    from honed.lifecycle.registry import open_registry, registry_backend
+    from honed.lifecycle.registries import open_registry
+    from honed.lifecycle.registry import registry_backend
 
     chosen = None if backend in (None, "auto") else backend  # auto: the setting, as before
     return open_registry(honed_home(), backend=registry_backend(chosen))
@@ -148,7 +149,8 @@ def registry_copy(from_backend: FromOpt, to_backend: ToOpt,
     Running it again copies nothing new: identical content maps onto the existing version.
     """
     from honed.errors import ConfigError
-    from honed.lifecycle.registry import copy_prompts, registry_backend
+    from honed.lifecycle.registries import copy_prompts
+    from honed.lifecycle.registry import registry_backend
 
     source = registry_backend(from_backend, flag="--from")
     target = registry_backend(to_backend, flag="--to")

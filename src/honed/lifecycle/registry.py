@@ -4,7 +4,8 @@ Two backends behind one protocol: honed's local SQLite registry (``$HONED_HOME/r
 and MLflow's prompt registry (MLflow 3.x GenAI, in the tracking store). Which one is an explicit
 setting, never a guess: ``HONED_REGISTRY=local|mlflow`` (``--backend`` on the command line),
 default ``local`` whether or not MLflow is installed, so installing MLflow never hides earlier
-entries. ``copy_prompts`` moves prompts between backends (``honed registry copy``).
+entries. ``registries.open_registry`` opens one and ``registries.copy_prompts`` moves prompts
+between backends (``honed registry copy``); this module imports neither backend.
 ``registry_memory.MemoryRegistry`` keeps one in memory. References: ``NAME@ALIAS`` or
 ``NAME/VERSION``.
 
@@ -18,9 +19,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from honed.errors import ConfigError
@@ -117,84 +117,34 @@ def registry_backend(backend: str | None = None, *, flag: str = "--backend") -> 
     return chosen
 
 
-def open_registry(home: Path, *, backend: str | None = None) -> PromptRegistry:
-    """The registry under ``home``: ``backend`` (``local`` or ``mlflow``), default the
-    ``HONED_REGISTRY`` setting, else ``local``."""
-    if registry_backend(backend) == "mlflow":
-        from honed.lifecycle.registry_mlflow import MlflowRegistry
-
-        return MlflowRegistry(home)
-    from honed.lifecycle.registry_local import LocalRegistry
-
-    return LocalRegistry(home / "registry.sqlite")
+_ALIAS = re.compile(r"^[A-Za-z0-9_-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+LIST_FIX = "list prompts with `honed registry list`"
 
 
-# copying between registries -------------------------------------------------------------------
-@dataclass
-class CopyReport:
-    """What ``copy_prompts`` did: new versions, tags written and aliases moved, per prompt."""
-
-    versions: dict[str, list[int]] = field(default_factory=dict)  # name -> new target versions
-    tags: dict[str, int] = field(default_factory=dict)  # name -> tag values written
-    aliases: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> moved aliases
-    mapping: dict[str, dict[int, int]] = field(default_factory=dict)  # source -> target version
-
-    @property
-    def changed(self) -> bool:
-        return any(self.versions.values()) or any(self.tags.values()) or any(
-            self.aliases.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"versions": self.versions, "tags": self.tags, "aliases": self.aliases,
-                "mapping": {n: {str(k): v for k, v in m.items()} for n, m in self.mapping.items()},
-                "changed": self.changed}
+def check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise ConfigError(f"invalid prompt name {name!r}", field="name",
+                          fix="use letters, digits, '.', '_' and '-', starting with a letter "
+                              "or digit")
 
 
-def copy_prompts(source: PromptRegistry, target: PromptRegistry,
-                 names: Iterable[str] = ()) -> CopyReport:
-    """Copy prompts (all by default) with every version, tag, demo row and alias. Idempotent:
-    identical content maps onto the target's existing version, so a second copy changes
-    nothing. Target version numbers may differ; aliases follow the content."""
-    report = CopyReport()
-    wanted = list(names) or source.names()
-    for name in wanted:
-        if not source.versions(name):
-            source.get(PromptRef(name))  # a ConfigError naming the missing prompt
-    for name in wanted:
-        _copy_one(source, target, name, report)
-    return report
+def check_alias(alias: str) -> None:
+    if not _ALIAS.match(alias):
+        raise ConfigError(f"invalid alias {alias!r}", field="alias",
+                          fix="use letters, digits, '_' and '-'")
 
 
-def _copy_one(source: PromptRegistry, target: PromptRegistry, name: str,
-              report: CopyReport) -> None:
-    known = {v.version for v in target.versions(name)}
-    mapping: dict[int, int] = {}
-    new, written, done = report.versions.setdefault(name, []), 0, set[int]()
-    for version in source.versions(name):
-        copied = target.register(name, version.candidate, tags=version.tags,
-                                 demo_rows=version.demo_rows)
-        mapping[version.version] = copied.version
-        if copied.version not in known:
-            new.append(copied.version)
-            known.add(copied.version)
-        else:
-            first = copied.version not in done  # a legacy duplicate only adds missing tags
-            written += _sync_tags(target, copied, version.tags, overwrite=first)
-        done.add(copied.version)
-    report.mapping[name] = mapping
-    report.tags[name] = written
-    moved = {alias: mapping[v] for alias, v in source.aliases(name).items()
-             if v in mapping and target.aliases(name).get(alias) != mapping[v]}
-    for alias, number in moved.items():
-        target.set_alias(name, alias, number)
-    report.aliases[name] = moved
-
-
-def _sync_tags(target: PromptRegistry, version: PromptVersion, tags: Mapping[str, str], *,
-               overwrite: bool) -> int:
-    have = dict(version.tags)
-    todo = {k: v for k, v in tags.items()
-            if k not in have or (overwrite and have[k] != v)}
-    if todo:
-        target.set_tags(version.name, version.version, todo)
-    return len(todo)
+def missing(name: str, *, alias: str | None = None, version: int | None = None,
+            known: Mapping[str, int] | list[int] | None = None) -> ConfigError:
+    """The ConfigError for a name, alias or version that is not in the registry."""
+    if alias is not None:
+        have = ", ".join(f"{a} -> {v}" for a, v in sorted(dict(known or {}).items()))
+        return ConfigError(f"prompt {name!r} has no alias {alias!r}", field=f"{name}@{alias}",
+                           fix=f"aliases are: {have}" if have else
+                           "promote a version first: `honed registry promote NAME VERSION`")
+    if version is not None:
+        have = ", ".join(map(str, known or [])) or "none"
+        return ConfigError(f"prompt {name!r} has no version {version}", field=f"{name}/{version}",
+                           fix=f"versions are: {have}")
+    return ConfigError(f"no prompt named {name!r} in the registry", field=name, fix=LIST_FIX)

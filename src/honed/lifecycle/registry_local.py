@@ -9,13 +9,19 @@ content that a version already holds (same candidate id) returns that version. A
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Mapping
 
-from honed.errors import ConfigError
-from honed.lifecycle.registry import DemoRows, PromptRef, PromptVersion, demo_rows_for
+from honed.lifecycle.registry import (
+    DemoRows,
+    PromptRef,
+    PromptVersion,
+    check_alias,
+    check_name,
+    demo_rows_for,
+    missing,
+)
 from honed.tracking.sqlite import MigratedStore
 from honed.types import Candidate, canonical_json
 
@@ -42,39 +48,6 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX versions_by_content ON versions (name, candidate_id);
     """),
 )
-_ALIAS = re.compile(r"^[A-Za-z0-9_-]+$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-LIST_FIX = "list prompts with `honed registry list`"
-
-
-def check_name(name: str) -> None:
-    if not _NAME.match(name):
-        raise ConfigError(f"invalid prompt name {name!r}", field="name",
-                          fix="use letters, digits, '.', '_' and '-', starting with a letter "
-                              "or digit")
-
-
-def check_alias(alias: str) -> None:
-    if not _ALIAS.match(alias):
-        raise ConfigError(f"invalid alias {alias!r}", field="alias",
-                          fix="use letters, digits, '_' and '-'")
-
-
-def missing(name: str, *, alias: str | None = None, version: int | None = None,
-            known: Mapping[str, int] | list[int] | None = None) -> ConfigError:
-    """The ConfigError for a name, alias or version that is not in the registry."""
-    if alias is not None:
-        have = ", ".join(f"{a} -> {v}" for a, v in sorted(dict(known or {}).items()))
-        return ConfigError(f"prompt {name!r} has no alias {alias!r}", field=f"{name}@{alias}",
-                           fix=f"aliases are: {have}" if have else
-                           "promote a version first: `honed registry promote NAME VERSION`")
-    if version is not None:
-        have = ", ".join(map(str, known or [])) or "none"
-        return ConfigError(f"prompt {name!r} has no version {version}", field=f"{name}/{version}",
-                           fix=f"versions are: {have}")
-    return ConfigError(f"no prompt named {name!r} in the registry", field=name, fix=LIST_FIX)
-
-
 class LocalRegistry(MigratedStore):
     backend = "local"
     MIGRATIONS = MIGRATIONS

@@ -20,8 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from honed.errors import ConfigError
-from honed.lifecycle.registry import DemoRows, PromptRef, PromptVersion, demo_rows_for
-from honed.lifecycle.registry_local import check_alias, check_name, missing
+from honed.lifecycle.registry import (
+    DemoRows,
+    PromptRef,
+    PromptVersion,
+    check_alias,
+    check_name,
+    demo_rows_for,
+    missing,
+)
 from honed.task.template import from_double_brace, to_double_brace
 from honed.types import Candidate, canonical_json
 

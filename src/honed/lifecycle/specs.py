@@ -186,7 +186,7 @@ class LazyRegistry:
 
     def _open(self) -> PromptRegistry:
         if self._registry is None:
-            from honed.lifecycle.registry import open_registry
+            from honed.lifecycle.registries import open_registry
 
             self._registry = open_registry(self._home)
         return self._registry

@@ -33,7 +33,8 @@ from honed.engine.runner import EvalReport
 from honed.engine.session import EngineOptions
 from honed.errors import ConfigError
 from honed.lifecycle.gates import GateReport, check_report, validate_gates
-from honed.lifecycle.registry import DemoRows, PromptRegistry, open_registry, require_ref
+from honed.lifecycle.registries import open_registry
+from honed.lifecycle.registry import DemoRows, PromptRegistry, require_ref
 from honed.optimizers.base import Scored, describe
 from honed.optimizers.result import OptimizationResult
 from honed.optimizers.run import OptimizeOptions, optimize
