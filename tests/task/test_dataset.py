@@ -12,6 +12,15 @@ def test_jsonl_and_csv(tmp_path: Path) -> None:
     assert read_rows(tmp_path / "a.jsonl") == read_rows(tmp_path / "b.csv")
 
 
+def assert_names_culprit(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    """Reading the file raises a DatasetError naming the file and the problem."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DatasetError) as info:
+        read_rows(path)
+    assert message in str(info.value) and name in str(info.value)
+
+
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("bad.jsonl", b'{"a": 1}\n{oops\n', "invalid JSON"),
     ("list.jsonl", b"[1, 2]\n", "expected a JSON object"),
@@ -21,11 +30,7 @@ def test_jsonl_and_csv(tmp_path: Path) -> None:
 ])
 def test_bad_files_name_the_culprit(tmp_path: Path, name: str, content: bytes,
                                     message: str) -> None:
-    path = tmp_path / name
-    path.write_bytes(content)
-    with pytest.raises(DatasetError) as info:
-        read_rows(path)
-    assert message in str(info.value) and name in str(info.value)
+    assert_names_culprit(tmp_path, name, content, message)
 
 
 def test_line_number_reported(tmp_path: Path) -> None:
@@ -105,11 +110,7 @@ def test_nan_infinity_and_nested_values_load(tmp_path: Path) -> None:
 ])
 def test_malformed_files_name_file_and_line(tmp_path: Path, name: str, content: bytes,
                                             message: str) -> None:
-    path = tmp_path / name
-    path.write_bytes(content)
-    with pytest.raises(DatasetError) as info:
-        read_rows(path)
-    assert message in str(info.value) and name in str(info.value)
+    assert_names_culprit(tmp_path, name, content, message)
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])

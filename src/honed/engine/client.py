@@ -133,12 +133,15 @@ class ModelClient:
         """
         out: list[Completion | HonedError | None] = [None] * len(requests)
         misses: list[int] = []
+        held = Estimate()  # the misses' worst case, admitted together and released together
         for i, request in enumerate(requests):
             hit = self.cache.get(self._key(request)) if self._cacheable(request) else None
             try:
                 self.budget.reserve_call(cached=hit is not None)
                 if hit is None:
-                    self.budget.start_attempt(self.estimate(request))
+                    estimate = self.estimate(request)
+                    self.budget.start_attempt(estimate)
+                    held = Estimate(held.tokens + estimate.tokens, held.usd + estimate.usd)
             except BudgetExhausted as exc:
                 out[i] = exc
             else:
@@ -152,11 +155,12 @@ class ModelClient:
             if out[i] is not None and on_done is not None:
                 on_done(i, out[i])  # type: ignore[arg-type]
         if misses:
-            await self._batch(requests, misses, out, on_done)
+            await self._batch(requests, misses, out, on_done, held)
         return [c for c in out if c is not None]
 
     async def _batch(self, requests: Sequence[Request], misses: list[int],
-                     out: list[Completion | HonedError | None], on_done: Done | None) -> None:
+                     out: list[Completion | HonedError | None], on_done: Done | None,
+                     held: Estimate) -> None:
         batch = [requests[i] for i in misses]
         try:
             completions = await self._complete_batch(batch, misses, on_done)
@@ -168,8 +172,7 @@ class ModelClient:
                     on_done(i, exc)
             return
         finally:
-            for i in misses:
-                self.budget.end_attempt(self.estimate(requests[i]))
+            self.budget.end_attempt(held)
         for i, completion in zip(misses, completions, strict=True):
             self._charge(completion)
             if self._cacheable(requests[i]):

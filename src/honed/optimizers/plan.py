@@ -39,7 +39,7 @@ def plan(task: Task, options: OptimizeOptions) -> dict[str, Any]:
     exactly where the real run would)."""
     splits = load_splits(task)
     if not options.resume:
-        splits = validate(task, splits, options, None)
+        splits = validate(task, splits, options, None)[0]
     reserve = test_reserve(task, splits)
     limits = search_limits(options.search.limits, reserve)
     n_val = len(splits.val)

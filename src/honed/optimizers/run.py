@@ -27,7 +27,7 @@ from honed.task.dataset import Splits
 from honed.task.leakage import LeakageReport, check_leakage, drop_leaked
 from honed.task.task import Task
 from honed.tracking.events import Callback, Emitter, Message, PhaseStarted
-from honed.tracking.store import RunRow, RunStore, new_run_id
+from honed.tracking.store import RunStore, new_run_id
 
 
 @dataclass(frozen=True)
@@ -96,20 +96,7 @@ def spend_reserve(limits: Limits, seed_val: Scored, n_test: int, per_example: in
                    max_usd=None if limits.max_usd is None else max(0.0, limits.max_usd - usd))
 
 
-def _unfinished(store: RunStore, task: Task) -> RunRow:
-    row = store.latest_unfinished(task.name)
-    if row is None:
-        raise ConfigError(f"no unfinished optimization of task {task.name!r} to resume",
-                          field="--resume", fix="run without --resume")
-    return row
-
-
-def _resumed(store: RunStore, task: Task) -> OptimizeOptions:
-    return options_from_config(_unfinished(store, task).config)
-
-
-def _warn_duplicates(task: Task, splits: Splits, callbacks: Iterable[Callback]) -> None:
-    report = check_leakage(task, splits)
+def _warn_duplicates(report: LeakageReport, callbacks: Iterable[Callback]) -> None:
     if not report.clean:
         Emitter(callbacks).emit(Message(f"duplicate inputs: {report.describe()}",
                                         level="warning"))
@@ -118,7 +105,10 @@ def _warn_duplicates(task: Task, splits: Splits, callbacks: Iterable[Callback]) 
 def _start_run(store: RunStore, task: Task,
                options: OptimizeOptions) -> tuple[str, OptimizeOptions]:
     if options.resume:
-        row = _unfinished(store, task)
+        row = store.latest_unfinished(task.name)
+        if row is None:
+            raise ConfigError(f"no unfinished optimization of task {task.name!r} to resume",
+                              field="--resume", fix="run without --resume")
         store.touch(row.id)
         return row.id, options_from_config(row.config)
     run_id = new_run_id()
@@ -128,8 +118,9 @@ def _start_run(store: RunStore, task: Task,
 
 
 def validate(task: Task, splits: Splits, options: OptimizeOptions,
-             reflection: Model | None) -> Splits:
-    """Reject bad options before a run record exists; the splits the run uses."""
+             reflection: Model | None) -> tuple[Splits, LeakageReport]:
+    """Reject bad options before a run record exists; the splits the run uses and their
+    leakage report."""
     from honed.optimizers.registry import OPTIMIZERS
 
     if options.optimizer not in OPTIMIZERS:
@@ -142,7 +133,7 @@ def validate(task: Task, splits: Splits, options: OptimizeOptions,
     if options.optimizer in NEEDS_DEMO_TARGET and task.target_template() is None:
         task.demo_target_or_error()  # raises the ConfigError saying what to add
     search_limits(options.search.limits, test_reserve(task, splits))
-    return guard_leakage(task, splits, options.drop_leaked)[0]
+    return guard_leakage(task, splits, options.drop_leaked)
 
 
 def guard_leakage(task: Task, splits: Splits, drop: bool) -> tuple[Splits, LeakageReport]:
@@ -162,17 +153,17 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
                    callbacks: Iterable[Callback] = (), model: Model | None = None,
                    reflection: Model | None = None) -> OptimizationResult:
     options = options or OptimizeOptions()
-    splits = load_splits(task)
+    splits, report = load_splits(task), None
     if not options.resume:
-        splits = validate(task, splits, options, reflection)
+        splits, report = validate(task, splits, options, reflection)
     store = open_store(options.search.home)
     try:
         home = options.search.home
-        if options.resume:  # the data may have changed since: check it again
-            splits = guard_leakage(task, splits, _resumed(store, task).drop_leaked)[0]
         run_id, options = _start_run(store, task, options)
+        if report is None:  # resumed: the data may have changed since, so check it again
+            splits, report = guard_leakage(task, splits, options.drop_leaked)
         options = with_home(options, home)
-        _warn_duplicates(task, splits, callbacks)
+        _warn_duplicates(report, callbacks)
         try:
             result = await _run(task, splits, options, store, run_id, callbacks, model,
                                 reflection)
