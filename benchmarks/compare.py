@@ -74,7 +74,7 @@ def kept_runs(dest: Path, args: argparse.Namespace, fresh: set[str]) -> list[dic
 
 def keep(dataset: str, runs: list[dict], args: argparse.Namespace, dest: Path) -> None:
     """Table, plot and raw runs of one dataset, as ``honed bench`` writes them."""
-    from honed.optimizers.bench import aggregate, markdown, plot
+    from honed.lifecycle.bench import aggregate, markdown, plot
 
     dest.mkdir(parents=True, exist_ok=True)
     order = list(dict.fromkeys(DEFAULT_OPTIMIZERS.split(",") + [r["optimizer"] for r in runs]))

@@ -6,10 +6,10 @@
 The final test evaluation of seed and best (2 x test calls) is part of --max-calls.
 
 Reads ../shared/datasets (never copied into the repository), writes the sampled splits and a
-task file to a temporary folder, runs ``honed.optimizers.run.optimize`` for each optimizer with a
-fresh $HONED_HOME (cold cache, so every optimizer pays for its own calls) and prints a Markdown
-table of seed vs best held-out test score with 95% CIs, the paired difference, calls and wall
-time.
+task file to a temporary folder, runs ``honed.lifecycle.optimize.optimize`` for each optimizer
+with a fresh $HONED_HOME (cold cache, so every optimizer pays for its own calls) and prints a
+Markdown table of seed vs best held-out test score with 95% CIs, the paired difference, calls and
+wall time.
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def write_task(folder: Path, dataset: str, n_val: int, n_test: int, seed: int) -
 
 def run_one(task_path: Path, optimizer: str, max_calls: int, seed: int, home: Path) -> dict:
     from honed.engine.budget import Limits
-    from honed.optimizers.run import OptimizeOptions, optimize
+    from honed.lifecycle.optimize import OptimizeOptions, optimize
     from honed.optimizers.session import SearchOptions
     from honed.task.config import load_task
 
     os.environ["HONED_HOME"] = str(home)
-    options = OptimizeOptions(optimizer, SearchOptions(seed=seed,
+    options = OptimizeOptions(optimizer=optimizer, search=SearchOptions(seed=seed,
                                                        limits=Limits(max_calls=max_calls)),
                               write_output=False)
     started = time.perf_counter()

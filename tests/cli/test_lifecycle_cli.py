@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import honed.optimizers.run as run_module
+import honed.lifecycle.optimize as run_module
+from honed.lifecycle.optimize import OptimizeOptions, optimize
 from honed.optimizers.base import SearchContext
-from honed.optimizers.run import OptimizeOptions, optimize
 from honed.task.config import load_task
 from honed.types import Candidate
 
@@ -55,7 +55,8 @@ def test_apply_a_run_then_eval_reproduces_its_test_score(cli, make_task, monkeyp
     path = make_task(task_text(model="fake"))  # the echo model: user '{label}' is right
     distinct_splits(path.parent)
     monkeypatch.setattr(run_module, "build_optimizer", lambda name: Toy())
-    result = asyncio.run(optimize(load_task(path), OptimizeOptions("toy", write_output=False)))
+    options = OptimizeOptions(optimizer="toy", write_output=False)
+    result = asyncio.run(optimize(load_task(path), options))
     run = result.to_dict()
     assert run["best"]["test"]["score"] == 1.0 and run["seed"]["test"]["score"] == 0.0
     dry = run_json(cli, "apply", run["run_id"], str(path), "--dry-run")

@@ -15,9 +15,10 @@ from honed.evals.base import EvalContext, Scorer
 from honed.evals.builtin import ExactMatchScorer, OneOfScorer
 from honed.evals.judge import LlmJudgeScorer
 from honed.evals.python import PythonScorer
-from honed.evals.registry import build_scorers
+from honed.evals.registry import EVALS, build_scorers, builder_for, eval_types
 from honed.providers.base import Model
 from honed.providers.fake import FakeModel
+from honed.task.eval_specs import EVAL_TYPES, ExactMatch
 from honed.task.task import Task
 from honed.types import Example
 
@@ -166,3 +167,19 @@ def test_heavy_libraries_load_lazily() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_builtin_types_go_through_the_registry() -> None:
+    assert eval_types()[:len(EVAL_TYPES)] == list(EVAL_TYPES)
+    assert all(EVALS.entry(kind).builtin for kind in EVAL_TYPES)
+    assert builder_for("rouge_l") is builder_for("bleu") is builder_for("f1")
+
+
+def test_an_unregistered_type_at_build_time_suggests_the_nearest() -> None:
+    task = task_with([{"type": "exact_match"}])
+    task.evals[0] = ExactMatch.model_construct(type="exact_mach", name=None, weight=1.0)
+    with pytest.raises(ConfigError) as info:
+        build_scorers(task, JudgeModels())
+    assert info.value.field == "evals.0.type" and "unknown eval type 'exact_mach'" in str(
+        info.value)
+    assert info.value.fix is not None and info.value.fix.startswith("did you mean 'exact_match'")

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-import honed.optimizers.run as run_module
+import honed.lifecycle.optimize as run_module
 from honed.engine.evaluate import run_eval
 from honed.engine.session import EngineOptions
 from honed.errors import ConfigError
 from honed.lifecycle.apply import apply, apply_candidate, backup_path
+from honed.lifecycle.optimize import OptimizeOptions, open_store, optimize
 from honed.lifecycle.registry_memory import MemoryRegistry
 from honed.lifecycle.specs import kind_of, needs, open_sources, resolve_spec
 from honed.optimizers.base import SearchContext
-from honed.optimizers.run import OptimizeOptions, optimize
-from honed.optimizers.session import open_store
 from honed.task.config import load_splits, load_task
 from honed.types import Candidate
 
@@ -80,7 +79,7 @@ class Toy:
 
 def record_run(task_path: Path, monkeypatch) -> dict:
     monkeypatch.setattr(run_module, "build_optimizer", lambda name: Toy())
-    result = asyncio.run(optimize(load_task(task_path), OptimizeOptions("toy",
+    result = asyncio.run(optimize(load_task(task_path), OptimizeOptions(optimizer="toy",
                                                                         write_output=False)))
     return result.to_dict()
 

@@ -3,14 +3,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import honed.optimizers.run as run_module
+import honed.lifecycle.optimize as run_module
 from honed.cli.app import main
 from honed.lifecycle import tracked
+from honed.lifecycle.optimize import OptimizeOptions, optimize
 from honed.lifecycle.promote import register_candidate
 from honed.lifecycle.registries import open_registry
 from honed.lifecycle.registry import parse_ref
 from honed.optimizers.base import SearchContext
-from honed.optimizers.run import OptimizeOptions
+from honed.optimizers.session import SearchOptions
 from honed.providers.fake import FakeModel, last_user
 from honed.task.config import load_splits, load_task
 from honed.types import Candidate
@@ -128,17 +129,15 @@ def demo_task(make_task, tmp_path: Path) -> Path:
 def test_an_optimized_prompt_carries_its_demo_rows_and_survives_a_moved_dataset(
         make_task, tmp_path: Path, monkeypatch, capsys) -> None:
     home = tmp_path / "home"
-    real = tracked.optimize
     monkeypatch.setattr(run_module, "build_optimizer", lambda name: DemoToy())
-    monkeypatch.setattr(tracked, "optimize", lambda task, options, callbacks=(): real(
-        task, options, callbacks=callbacks, model=FakeModel(knows_demos)))
     task = load_task(demo_task(make_task, tmp_path))
-    result, info = asyncio.run(tracked.tracked_optimize(
-        task, OptimizeOptions("toy", write_output=False), home=home))
-    assert info.warnings == [] and len(result.best_val.candidate.demos) == 2
+    options = OptimizeOptions(optimizer="toy", write_output=False, publish=True,
+                              search=SearchOptions(home=home))
+    result = asyncio.run(optimize(task, options, model=FakeModel(knows_demos)))
+    assert result.warnings == () and len(result.best_val.candidate.demos) == 2
     version = open_registry(home, backend="local").get(parse_ref("t@candidate"))
     train = load_splits(task).train
-    assert version.version == info.registered["version"] == 2  # 1 is the seed
+    assert version.version == result.registered["version"] == 2  # 1 is the seed
     assert version.demo_rows == {ex.id: dict(ex.fields) for ex in train[:2]}
     shown = main(["registry", "show", "t@candidate"])
     out = capsys.readouterr().out

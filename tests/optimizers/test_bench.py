@@ -1,10 +1,10 @@
 import asyncio
 from pathlib import Path
 
-import honed.optimizers.run as run_module
+import honed.lifecycle.optimize as run_module
 from honed.engine.budget import Limits
-from honed.optimizers.bench import BenchOptions, aggregate, bench, markdown
-from honed.optimizers.run import OptimizeOptions
+from honed.lifecycle.bench import BenchOptions, aggregate, bench, markdown
+from honed.lifecycle.optimize import OptimizeOptions
 from honed.optimizers.session import SearchOptions
 from honed.providers.fake import FakeModel
 from honed.task.config import load_task
@@ -22,10 +22,11 @@ def test_bench_compares_optimizers_with_curves_table_and_plot(tmp_path: Path,
         return await original(task, options, callbacks=callbacks, model=FakeModel(smart))
 
     original = run_module.optimize
-    import honed.optimizers.bench as bench_module
+    import honed.lifecycle.bench as bench_module
     monkeypatch.setattr(bench_module, "optimize", fake_optimize)
     options = BenchOptions(["good", "lazy"], [0, 1],
-                           OptimizeOptions("good", SearchOptions(limits=Limits(max_calls=200))),
+                           OptimizeOptions(optimizer="good",
+                                           search=SearchOptions(limits=Limits(max_calls=200))),
                            tmp_path / "out")
     report = asyncio.run(bench(task, options))
     rows = {r["optimizer"]: r for r in report["rows"]}

@@ -37,6 +37,7 @@ from honed.providers.fake import FakeBatchModel, FakeModel, last_user
 from honed.task.config import load_splits
 from honed.task.render import render_messages
 from honed.tracking.events import EvalFinished, EvalStarted, Event
+from honed.tracking.recorder import Trajectory
 from honed.types import Candidate, Example
 
 needs_dspy = pytest.mark.skipif(importlib.util.find_spec("dspy") is None
@@ -120,8 +121,9 @@ def run(optimizer: Optimizer, *, max_calls: int | None, script: Any = scripted,
 
     async def go() -> Outcome:
         options = SearchOptions(seed=seed, limits=Limits(max_calls=max_calls))
+        trajectory = Trajectory()
         async with open_search(task, splits, options, model=model, reflection=reflection,
-                               callbacks=[watch]) as ctx:
+                               callbacks=[watch, trajectory]) as ctx:
             start = task.seed_candidate()
             scored = await ctx.evaluate(start, "val")
             ctx.record(scored, accepted=True, phase="seed")
@@ -131,8 +133,8 @@ def run(optimizer: Optimizer, *, max_calls: int | None, script: Any = scripted,
             except BudgetExhausted as exc:  # as the driver does
                 error = exc
             assert ctx.best is not None
-            return Outcome(scored, ctx.best, ctx.engine.budget.rollouts,
-                           ctx.store.steps(ctx.run_id), {ex.id for ex in splits.train}, model,
+            return Outcome(scored, ctx.best, ctx.rollouts,
+                           trajectory.steps, {ex.id for ex in splits.train}, model,
                            marks.get(ctx.best.candidate.id), error)
 
     return asyncio.run(go())

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-import honed.optimizers.run as run_module
+import honed.lifecycle.optimize as run_module
 from honed.engine.budget import Limits
 from honed.errors import ConfigError
+from honed.lifecycle.optimize import OptimizeOptions, open_store, optimize
 from honed.optimizers.base import SearchContext
-from honed.optimizers.run import OptimizeOptions, optimize
-from honed.optimizers.session import SearchOptions, open_store
+from honed.optimizers.session import SearchOptions
 from honed.providers.base import Request
 from honed.providers.fake import FakeModel, last_user
 from honed.task.config import load_task
@@ -83,7 +83,7 @@ def go(task_path: Path, monkeypatch, toy: Toy, options: OptimizeOptions, model=N
 
 
 def test_finds_better_prompt_and_proves_it_on_test(tmp_path, monkeypatch) -> None:
-    result, model = go(make(tmp_path), monkeypatch, Toy(), OptimizeOptions("toy"))
+    result, model = go(make(tmp_path), monkeypatch, Toy(), OptimizeOptions(optimizer="toy"))
     data = result.to_dict()
     assert data["seed"]["val"]["score"] == 0.5 and data["best"]["val"]["score"] == 1.0
     assert data["seed"]["test"]["n"] == 12 and data["best"]["test"]["score"] == 1.0
@@ -110,27 +110,28 @@ def test_search_never_sees_test(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(run_module, "build_optimizer", lambda name: Peeker())
     with pytest.raises(ConfigError, match="test"):
-        asyncio.run(optimize(load_task(make(tmp_path)), OptimizeOptions("peek"),
+        asyncio.run(optimize(load_task(make(tmp_path)), OptimizeOptions(optimizer="peek"),
                              model=FakeModel(smart)))
 
 
 def test_budget_caps_the_whole_run(tmp_path, monkeypatch) -> None:
-    options = OptimizeOptions("toy", SearchOptions(limits=Limits(max_calls=10 + 24 + 5)))
+    options = OptimizeOptions(optimizer="toy",
+                              search=SearchOptions(limits=Limits(max_calls=10 + 24 + 5)))
     result, model = go(make(tmp_path), monkeypatch, Toy(), options)
     assert len(model.calls) <= 39 and result.stopped == "max_calls"
     assert result.best_val.score == 0.5  # only the seed fit in the search budget
 
 
 def test_too_small_budget_is_a_clear_error(tmp_path, monkeypatch) -> None:
-    options = OptimizeOptions("toy", SearchOptions(limits=Limits(max_calls=20)))
+    options = OptimizeOptions(optimizer="toy", search=SearchOptions(limits=Limits(max_calls=20)))
     with pytest.raises(ConfigError, match="max-calls"):
         go(make(tmp_path), monkeypatch, Toy(), options)
 
 
 def test_same_seed_same_result(tmp_path, monkeypatch) -> None:
     path = make(tmp_path)
-    first, _ = go(path, monkeypatch, Toy(), OptimizeOptions("toy"))
-    second, model = go(path, monkeypatch, Toy(), OptimizeOptions("toy"))
+    first, _ = go(path, monkeypatch, Toy(), OptimizeOptions(optimizer="toy"))
+    second, model = go(path, monkeypatch, Toy(), OptimizeOptions(optimizer="toy"))
     assert first.best_val.candidate.id == second.best_val.candidate.id
     assert first.to_dict()["best"]["test"] == second.to_dict()["best"]["test"]
     assert len(model.calls) == 0  # everything was cached
@@ -138,14 +139,14 @@ def test_same_seed_same_result(tmp_path, monkeypatch) -> None:
 
 def test_resume_after_crash_redoes_nothing_and_matches(tmp_path, monkeypatch) -> None:
     path = make(tmp_path)
-    options = OptimizeOptions("toy", SearchOptions(cache=False))
+    options = OptimizeOptions(optimizer="toy", search=SearchOptions(cache=False))
     with pytest.raises(RuntimeError, match="simulated crash"):
         go(path, monkeypatch, Toy(crash_after=1), options)
     store = open_store()
     crashed = store.latest_unfinished("toy")
     store.close()
     assert crashed is not None and crashed.status == "failed"
-    resumed, model = go(path, monkeypatch, Toy(), OptimizeOptions("toy", resume=True))
+    resumed, model = go(path, monkeypatch, Toy(), OptimizeOptions(optimizer="toy", resume=True))
     # seed and the first proposal were checkpointed: only the second proposal and test run now
     assert len(model.calls) == 10 + 12 * 2
     monkeypatch.setenv("HONED_HOME", str(tmp_path / "fresh"))
@@ -156,7 +157,7 @@ def test_resume_after_crash_redoes_nothing_and_matches(tmp_path, monkeypatch) ->
 
 def test_resume_without_unfinished_run(tmp_path, monkeypatch) -> None:
     with pytest.raises(ConfigError, match="resume"):
-        go(make(tmp_path), monkeypatch, Toy(), OptimizeOptions("toy", resume=True))
+        go(make(tmp_path), monkeypatch, Toy(), OptimizeOptions(optimizer="toy", resume=True))
 
 
 def test_resume_checks_leakage_again(tmp_path) -> None:
@@ -178,11 +179,11 @@ def test_resume_checks_leakage_again(tmp_path) -> None:
                           data={"train": train, "val": train[:4], "test": test_rows},
                           evals=[{"type": "exact_match", "expected": "{label}"}])
 
-    options = OptimizeOptions("fewshot", SearchOptions(limits=Limits(max_calls=200),
-                                                       home=tmp_path), write_output=False)
+    options = OptimizeOptions(optimizer="fewshot", write_output=False,
+                              search=SearchOptions(limits=Limits(max_calls=200), home=tmp_path))
     with pytest.raises(Crash):
         asyncio.run(optimize(task(test), options, model=FakeModel(dies)))
     leaked = [*test, {"text": "ROW 3!", "label": "a"}]
-    resume = OptimizeOptions("fewshot", SearchOptions(home=tmp_path), resume=True)
+    resume = OptimizeOptions(optimizer="fewshot", search=SearchOptions(home=tmp_path), resume=True)
     with pytest.raises(ConfigError, match="drop-leaked"):
         asyncio.run(optimize(task(leaked), resume, model=FakeModel("a")))

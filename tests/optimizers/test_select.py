@@ -19,6 +19,7 @@ from honed.optimizers.session import SearchOptions, open_search
 from honed.providers.base import Request
 from honed.providers.fake import FakeModel, last_user
 from honed.task.config import load_splits
+from honed.tracking.recorder import Trajectory
 from honed.types import Candidate
 
 
@@ -72,14 +73,15 @@ def run(body: Body, *, max_calls: int | None = None, train: int = 30,
     options = SearchOptions(limits=Limits(max_calls=max_calls))
 
     async def go() -> Outcome:
-        async with open_search(task, load_splits(task), options,
+        trajectory = Trajectory()
+        async with open_search(task, load_splits(task), options, callbacks=[trajectory],
                                model=model or FakeModel(script)) as ctx:
             seed = task.seed_candidate()
             ctx.record(await ctx.evaluate(seed, "val"), accepted=True, phase="seed")
             with contextlib.suppress(BudgetExhausted):
                 await body(ctx, seed)
             assert ctx.best is not None
-            return Outcome(ctx, ctx.best.candidate.system, ctx.store.steps(ctx.run_id))
+            return Outcome(ctx, ctx.best.candidate.system, trajectory.steps)
 
     return asyncio.run(go())
 
@@ -132,11 +134,11 @@ def test_too_few_calls_left_changes_nothing() -> None:
     assert run(lambda c, s: try_systems(c, s, ["GOOD", "LUCKY"]), max_calls=57).best == "LUCKY"
 
 
-def test_auto_ends_with_the_final_selection() -> None:
+def test_auto_ends_with_the_final_selection(monkeypatch) -> None:
     out = run(lambda c, s: AutoSearch().search(c, s), max_calls=400)
     ctx = out.ctx
     assert schedule(ctx)[-1] == ("select", 1.0) and ctx.rollouts <= 400
-    ctx.reflection = ctx.engine.client
+    monkeypatch.setattr(ctx.service, "_proposer", ctx.service.task_model)  # one proposing
     assert schedule(ctx)[-1] == ("select", 1.0)
 
 

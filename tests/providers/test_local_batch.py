@@ -9,15 +9,8 @@ import time
 import pytest
 
 from honed.providers.base import OutputSpec, Request
-from honed.providers.local_batch import (
-    ChoiceTrie,
-    Job,
-    PrefixGroup,
-    TextState,
-    VocabTables,
-    common_prefix_len,
-    group_by_prefix,
-)
+from honed.providers.local_decode import ChoiceTrie, Job, TextState, VocabTables
+from honed.providers.prefix_groups import PrefixGroup, common_prefix_len, group_by_prefix
 from honed.testing import has_local_model
 from honed.types import Message
 

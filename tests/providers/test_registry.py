@@ -13,7 +13,7 @@ from honed.providers.anthropic import AnthropicModel
 from honed.providers.base import Model, Request
 from honed.providers.fake import FakeModel
 from honed.providers.openai_compat import OpenAICompatModel
-from honed.providers.registry import build_model, local_path, parse_spec
+from honed.providers.registry import MODEL_PROVIDERS, PROVIDERS, build_model, local_path, parse_spec
 from honed.task.task import ModelConfig, Pricing
 from honed.types import Message
 
@@ -108,3 +108,10 @@ def test_anthropic_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(m, AnthropicModel)
     assert m.spec == "anthropic:claude-haiku-4-5"
     asyncio.run(m.aclose())
+
+
+def test_builtin_providers_go_through_the_registry() -> None:
+    assert MODEL_PROVIDERS.names()[:len(PROVIDERS)] == list(PROVIDERS)
+    assert all(MODEL_PROVIDERS.entry(name).builtin for name in PROVIDERS)
+    model = build_model(ModelConfig(spec="fake:answer=hi"))
+    assert isinstance(model, FakeModel) and model.spec == "fake:answer=hi"

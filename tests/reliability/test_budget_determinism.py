@@ -13,7 +13,7 @@ import pytest
 
 import honed
 from honed.engine.budget import Limits
-from honed.optimizers.run import OptimizeOptions, optimize
+from honed.lifecycle.optimize import OptimizeOptions, optimize
 from honed.optimizers.session import SearchOptions
 from honed.providers.base import Request
 from honed.providers.fake import FakeModel, last_user
@@ -72,7 +72,8 @@ def _dies_after(calls: int) -> Any:
 def _run(name: str, home: Path, limits: Limits, *, resume: bool = False,
          die_after: int | None = None) -> dict[str, Any]:
     reflection = FakeModel(_reflect) if name in ("reflective", "pareto") else None
-    options = OptimizeOptions(name, SearchOptions(seed=7, limits=limits, home=home),
+    options = OptimizeOptions(optimizer=name,
+                              search=SearchOptions(seed=7, limits=limits, home=home),
                               resume=resume, write_output=False)
     script = _answer if die_after is None else _dies_after(die_after)
     result = asyncio.run(optimize(_task(), options, model=FakeModel(script),

@@ -10,8 +10,9 @@ from honed import Task
 from honed.cli.app import main
 from honed.engine.session import open_engine
 from honed.errors import ConfigError
+from honed.lifecycle.apply import write_optimized
 from honed.providers.fake import FakeModel
-from honed.task.config import load_splits, load_task, write_optimized_task
+from honed.task.config import load_splits, load_task
 from honed.task.dataset import to_examples
 from honed.task.render import render_messages
 from honed.types import Candidate
@@ -111,7 +112,7 @@ def test_optimized_task_keeps_its_demos(make_task, pass_rows: bool) -> None:
         tuple(ex.id for ex in demos))
     before = _messages(task, best)
     rows = {ex.id: ex for ex in demos} if pass_rows else None
-    out = write_optimized_task(task, best, "run1", {"val": (0.5, 0.7)}, rows)
+    out = write_optimized(task, best, "run1", {"val": (0.5, 0.7)}, rows)
     text = out.read_text()
     assert "# a comment" in text and "name: t  # same" in text
     assert "  demos:\n    - text: terrible service\n      label: negative\n" in text
@@ -129,8 +130,9 @@ def test_optimized_task_keeps_its_demos(make_task, pass_rows: bool) -> None:
     assert main(["eval", str(out), "--json", "--no-cache"]) == 0
 
 
-def test_writing_ids_that_no_row_backs_keeps_them(make_task) -> None:
+def test_a_demo_id_no_row_backs_is_refused_not_written(make_task) -> None:
     task = load_task(make_task())
     best = task.seed_candidate().with_demos(("gone-id",))
-    out = write_optimized_task(task, best, "r", {})
-    assert load_task(out).prompt.demos == ["gone-id"]
+    with pytest.raises(ConfigError, match="gone-id"):
+        write_optimized(task, best, "r", {})
+    assert not (Path(task.source).parent / "task.optimized.yaml").exists()

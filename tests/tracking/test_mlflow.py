@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import honed.optimizers.run as run_module
+import honed.lifecycle.optimize as run_module
 from honed.engine.evaluate import run_eval
 from honed.errors import ConfigError
+from honed.lifecycle.optimize import OptimizeOptions, optimize
 from honed.optimizers.base import SearchContext
-from honed.optimizers.run import OptimizeOptions, optimize
-from honed.optimizers.session import open_store
 from honed.providers.fake import FakeModel, last_user
 from honed.task.config import load_task
 from honed.tracking import mlflow as tracking
@@ -229,12 +228,9 @@ def test_tracked_optimization_logs_iterations_result_and_trajectory(
     tracker = open_tracker(task, mlflow_home, "optimize", params={"optimizer": "toy"})
     assert tracker is not None
     with tracker:
-        result = asyncio.run(optimize(task, OptimizeOptions("toy", write_output=False),
+        result = asyncio.run(optimize(task, OptimizeOptions(optimizer="toy", write_output=False),
                                       callbacks=[tracker], model=FakeModel(smart)))
-        store = open_store(mlflow_home)
-        tracker.log_optimization(result.to_dict(), store.steps(result.run_id),
-                                 store.candidates(result.run_id))
-        store.close()
+        tracker.log_optimization(result.to_dict())
     assert tracker.errors == []
     c, _, mrun = only_run(mlflow_home, "t")
     data, run_id = result.to_dict(), mrun.info.run_id

@@ -15,6 +15,7 @@ from honed.cli import (
     lifecycle_cmd,
     misc,
     optimize_cmd,
+    optimizers_cmd,
     registry_cmd,
 )
 
@@ -31,8 +32,9 @@ def _print_version(value: bool) -> None:
     """``--version`` is eager: it answers before any command or argument is looked at."""
     if value:
         from honed import __version__
+        from honed.cli import render
 
-        typer.echo(f"honed {__version__}")
+        render.line(f"honed {__version__}")
         raise typer.Exit(0)
 
 
@@ -43,12 +45,15 @@ VersionOpt = Annotated[bool, typer.Option("--version", callback=_print_version, 
 @app.callback(invoke_without_command=True)
 def _root(ctx: typer.Context, version: VersionOpt = False) -> None:
     if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+        from honed.cli import render
+
+        render.line(ctx.get_help())
         raise typer.Exit(0)
 
 
 app.command("eval")(eval_cmd.eval_command)
 app.command("optimize")(optimize_cmd.optimize_command)
+app.command("optimizers")(optimizers_cmd.optimizers_command)
 runs = typer.Typer(help="Inspect optimization runs.", no_args_is_help=True)
 runs.command("list")(optimize_cmd.runs_list)
 runs.command("show")(optimize_cmd.runs_show)

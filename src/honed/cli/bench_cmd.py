@@ -28,8 +28,8 @@ def bench_command(
     from honed.cli import render
     from honed.engine.budget import Limits
     from honed.errors import ConfigError
-    from honed.optimizers.bench import BenchOptions, bench
-    from honed.optimizers.run import OptimizeOptions, validate
+    from honed.lifecycle.bench import BenchOptions, bench
+    from honed.lifecycle.optimize import OptimizeOptions, validate
     from honed.optimizers.session import SearchOptions
     from honed.task.config import load_splits, load_task
 
@@ -42,10 +42,10 @@ def bench_command(
     loaded = load_task(task)
     search = SearchOptions(limits=Limits(max_calls=max_calls), model=model,
                            reflection_model=reflection_model)
-    base = OptimizeOptions(names[0], search)
+    base = OptimizeOptions(optimizer=names[0], search=search)
     splits = load_splits(loaded)
     for name in names:
-        validate(loaded, splits, OptimizeOptions(name, search), None)
+        validate(loaded, splits, OptimizeOptions(optimizer=name, search=search), None)
     report = asyncio.run(bench(loaded, BenchOptions(names, seed_values, base, out)))
     if json_output:
         render.json_out({k: v for k, v in report.items() if k != "markdown"})

@@ -28,7 +28,7 @@ def doctor_command(no_smoke: NoSmokeOpt = False, json_output: JsonOpt = False) -
     else:
         width = max(len(c.name) for c in checks)
         for check in checks:
-            typer.echo(_line(check, width))
+            render.line(_line(check, width))
     if failed:
         raise typer.Exit(1)
 

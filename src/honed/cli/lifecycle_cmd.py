@@ -6,6 +6,7 @@ run id (its best candidate).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +43,7 @@ def apply_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Write a prompt into a task file, keeping comments and layout (backup first)."""
+    from honed.cli.render import lifecycle as show
     from honed.errors import ConfigError
     from honed.lifecycle.apply import apply
     from honed.lifecycle.specs import open_sources
@@ -53,33 +55,7 @@ def apply_command(
     with open_sources([source]) as sources:
         result = apply(source, task, dry_run=dry_run, registry=sources.registry,
                        store=sources.store)
-    data = result.to_dict()
-    if json_output:
-        _json(data)
-    else:
-        _apply_summary(data)
-
-
-def _apply_summary(data: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.syntax import Syntax
-
-    console = Console()
-    label = (data["source"] or {}).get("label", "")
-    if not data["changed"]:
-        console.print(f"{data['task_file']} already has this prompt ({label}); nothing to do",
-                      highlight=False)
-        return
-    console.print(Syntax(data["diff"], "diff", theme="ansi_dark", background_color="default"))
-    if data["dry_run"]:
-        console.print(f"dry run: {data['task_file']} not changed", highlight=False)
-        return
-    console.print(f"applied {label} -> {data['task_file']} (backup: {data['backup']})",
-                  highlight=False)
-    expected = (data["source"] or {}).get("run_test_score")
-    if expected is not None:
-        console.print(f"the run scored {expected:.3f} on test; check with: honed eval "
-                      f"{data['task_file']}", highlight=False)
+    _out(result.to_dict(), json_output, show.apply_summary)
 
 
 # gate -------------------------------------------------------------------------------------------
@@ -108,10 +84,12 @@ def gate_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Check quality gates (task gates: plus options). Exit 0 pass/warn, 1 fail, 3 block."""
+    import asyncio
+
+    from honed.cli.render import lifecycle as show
     from honed.engine.session import EngineOptions
     from honed.lifecycle.gates import GateRun, Thresholds, run_gates
     from honed.lifecycle.promote import record_gate
-    from honed.lifecycle.specs import open_sources, resolve_spec
     from honed.task.config import load_task
 
     _check_split(split)
@@ -119,62 +97,26 @@ def gate_command(
     cli_gates = Thresholds(min_score, max_regression, max_cost_per_example, max_p95_latency,
                            max_error_rate, action).gates(has_baseline=against is not None)
     spec = prompt or str(task)  # the task's own prompt (or its prompt.registry reference)
-    with open_sources([spec, against]) as src:
-        this = resolve_spec(spec, registry=src.registry, store=src.store, base_task=loaded)
-        prod = resolve_spec(against, registry=src.registry, store=src.store,
-                            base_task=loaded) if against else None
+    this, prod, registry = _resolve_pair(loaded, spec, against)
     plan = GateRun(this.candidate, prod.candidate if prod else None, split, limit,
                    EngineOptions(model=model, cache=not no_cache))
-    import asyncio
     report = asyncio.run(run_gates(loaded, [*loaded.gates, *cli_gates], plan))
-    recorded = record_gate(src.registry, this.meta, report) if limit is None else None
-    data = {"task": loaded.name, "prompt": this.label,
-            "against": prod.label if prod else None, **report.to_dict(), "recorded": recorded}
-    if json_output:
-        _json(data)
-    else:
-        _gate_table(data)
+    recorded = record_gate(registry, this.meta, report) if limit is None else None
+    _out({"task": loaded.name, "prompt": this.label, "against": prod.label if prod else None,
+          **report.to_dict(), "recorded": recorded}, json_output, show.gate_table)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
 
-_STATUS_STYLE = {"pass": "green", "fail": "red", "skip": "dim"}
-_OUTCOME_STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red",
-                  "BLOCK_DEPLOY": "bold red"}
+def _resolve_pair(loaded: Any, spec: str, against: str | None) -> tuple[Any, Any, Any]:
+    """The prompt to gate, the production prompt (or None) and the registry they came from."""
+    from honed.lifecycle.specs import open_sources, resolve_spec
 
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
-def _gate_table(data: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    lo, hi = data["ci95"]
-    table = Table("gate", "value", "threshold", "status", "action", "detail",
-                  title=f"{data['task']} · {data['split']} · score {data['score']:.3f} "
-                        f"[{lo:.3f}, {hi:.3f}] n={data['n']} errors={data['errors']}")
-    for g in data["gates"]:
-        style = _STATUS_STYLE[g["status"]]
-        table.add_row(g["gate"], _num(g["value"]),
-                      f"{'>=' if g['bound'] == 'min' else '<='} {g['threshold']:g}",
-                      f"[{style}]{g['status'].upper()}[/{style}]", g["action"], g["detail"])
-    console = Console()
-    console.print(table)
-    if data["production"]:
-        p = data["production"]
-        console.print(f"production ({data['against']}): {p['score']:.3f} "
-                      f"[{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}] n={p['n']} errors={p['errors']}",
-                      highlight=False)
-    for note in data["notes"]:
-        console.print(f"note: {note}", highlight=False)
-    outcome = data["outcome"]
-    style = _OUTCOME_STYLE[outcome]
-    console.print(f"[{style}]{outcome}[/{style}] (exit {data['exit_code']})")
-    if data["recorded"]:
-        console.print(f"recorded on {data['recorded']} (tags honed.gate, honed.blocked)",
-                      highlight=False)
+    with open_sources([spec, against]) as src:
+        this = resolve_spec(spec, registry=src.registry, store=src.store, base_task=loaded)
+        prod = resolve_spec(against, registry=src.registry, store=src.store,
+                            base_task=loaded) if against else None
+    return this, prod, src.registry
 
 
 # abtest -----------------------------------------------------------------------------------------
@@ -197,6 +139,7 @@ def abtest_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Offline A/B test of two prompts on the same examples, with paired statistics."""
+    from honed.cli.render import lifecycle as show
     from honed.engine.session import EngineOptions
     from honed.lifecycle.abtest import ABPlan, abtest_specs, check_alpha, choose_test
     from honed.lifecycle.specs import open_sources
@@ -212,39 +155,15 @@ def abtest_command(
         import asyncio
         result = asyncio.run(abtest_specs(a, b, plan, task=base, registry=src.registry,
                                           store=src.store))
-    data = result.to_dict()
-    if json_output:
-        _json(data)
-    else:
-        _abtest_summary(data)
+    _out(result.to_dict(), json_output, show.abtest_summary)
 
 
-def _abtest_summary(data: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("", "prompt", "score [95% CI]", "n", "errors", "$/example", "p50 s", "p95 s",
-                  title=f"A/B · {data['task']} · {data['split']} · {data['model']}")
-    for key in ("a", "b"):
-        v, source = data[key], data["sources"].get(key.upper(), {})
-        table.add_row(key.upper(), source.get("label", v["candidate_id"][:8]),
-                      f"{v['score']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]",
-                      str(v["n"]), str(v["errors"]), f"{v['cost_per_example_usd']:.6f}",
-                      f"{v['latency_p50_s']:.3f}", f"{v['latency_p95_s']:.3f}")
-    console = Console()
-    console.print(table)
-    console.print(f"B - A: {data['diff']:+.3f} [{data['ci95'][0]:+.3f}, {data['ci95'][1]:+.3f}]"
-                  f" (paired, n={data['n_paired']})", highlight=False)
-    for name, t in data["tests"].items():
-        mark = " <- chosen" if name == data["test"] else ""
-        console.print(f"  {t['title']}: p={t['p_value']:.3g}{mark}", highlight=False)
-    for note in data["notes"]:
-        console.print(f"note: {note}", highlight=False)
-    style = "bold green" if data["winner"] else "bold"
-    console.print(f"[{style}]{data['verdict']}[/{style}]", highlight=False)
-
-
-def _json(data: Any) -> None:
+def _out(data: dict[str, Any], json_output: bool,
+         text: Callable[[dict[str, Any]], None]) -> None:
+    """One JSON object with --json, else ``text(data)`` (a ``render.lifecycle`` function)."""
     from honed.cli import render
 
-    render.json_out(data)
+    if json_output:
+        render.json_out(data)
+    else:
+        text(data)

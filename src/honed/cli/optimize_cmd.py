@@ -18,14 +18,17 @@ from honed.cli.options import (
     TaskArg,
 )
 
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", "-o",
-                                           help="auto, mutate, fewshot, bayes, reflective, "
-                                                "pareto")]
+OptimizerOpt = Annotated[str | None, typer.Option(
+    "--optimizer", "-o", help="auto (default), mutate, fewshot, bayes, reflective, pareto, a "
+                              "plugin's; see honed optimizers. Default: the task's optimizer:")]
+ParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="an optimizer parameter, KEY=VALUE (repeatable; see honed optimizers)")]
 
 
 def optimize_command(
     task: TaskArg,
-    optimizer: OptimizerOpt = "auto",
+    optimizer: OptimizerOpt = None,
+    param: ParamOpt = None,
     reflection_model: Annotated[str | None, typer.Option(
         help="a capable model that rewrites prompts, e.g. openai:gpt-4.1-mini")] = None,
     model: ModelOpt = None,
@@ -55,20 +58,20 @@ def optimize_command(
     from honed.cli import render
     from honed.cli.options import limits as budget_limits
     from honed.optimizers.base import Objective
-    from honed.optimizers.run import OptimizeOptions
     from honed.optimizers.session import SearchOptions
     from honed.task.config import load_task
 
     loaded = load_task(task)
-    limits = budget_limits(max_calls, max_tokens, max_cost, max_minutes)
-    search = SearchOptions(seed=seed, limits=limits, model=model,
-                           reflection_model=reflection_model,
+    search = SearchOptions(seed=seed, limits=budget_limits(max_calls, max_tokens, max_cost,
+                                                           max_minutes),
+                           model=model, reflection_model=reflection_model,
                            objective=Objective(length_penalty, 0.0, max_prompt_tokens),
                            minibatch_size=minibatch, concurrency=concurrency,
                            cache=not no_cache)
-    options = OptimizeOptions(optimizer, search, resume=resume, drop_leaked=drop_leaked)
+    options = _options(loaded, optimizer, param or [], search, resume=resume,
+                       drop_leaked=drop_leaked, publish=True)
     if dry_run:
-        from honed.optimizers.plan import plan
+        from honed.lifecycle.plan import plan
 
         data = plan(loaded, options)
         render.json_out(data) if json_output else render.plan(data)
@@ -78,20 +81,31 @@ def optimize_command(
     render.json_out(result) if json_output else render.optimize_summary(result)
 
 
+def _options(task, optimizer, params, search, **flags):  # type: ignore[no-untyped-def]
+    """The run's options: ``--optimizer`` else the task's ``optimizer:`` (else auto); the
+    task's parameters for that optimizer, then ``--param`` on top."""
+    from honed.lifecycle.optimize import OptimizeOptions
+    from honed.optimizers.registry import parse_params
+
+    configured = task.optimizer
+    name = optimizer or (configured.name if configured else "auto")
+    base = configured.params() if configured and configured.name == name else {}
+    return OptimizeOptions(optimizer=name, params={**base, **parse_params(params)},
+                           search=search, **flags)
+
+
 def _run(task, options, *, show: bool, total: int | None):  # type: ignore[no-untyped-def]
     import asyncio
     import contextlib
 
     from honed.cli import render
-    from honed.engine.session import honed_home
-    from honed.lifecycle.tracked import tracked_optimize
+    from honed.lifecycle.optimize import optimize
 
     progress = render.SearchProgress(total) if show else None
     with progress or contextlib.nullcontext():
         callbacks = [render.warnings, *([progress] if progress else [])]
-        result, info = asyncio.run(tracked_optimize(task, options, home=honed_home(),
-                                                    callbacks=callbacks))
-    return {**result.to_dict(), "registered": info.registered, "warnings": info.warnings}
+        result = asyncio.run(optimize(task, options, callbacks=callbacks))
+    return result.to_dict()
 
 
 def runs_list(
@@ -101,7 +115,7 @@ def runs_list(
 ) -> None:
     """List past runs, newest first."""
     from honed.cli import render
-    from honed.optimizers.session import open_store
+    from honed.lifecycle.optimize import open_store
 
     store = open_store()
     rows = [{"run_id": r.id, "task": r.task, "optimizer": r.optimizer, "status": r.status,
@@ -118,7 +132,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(
     """Show one run: result, trajectory and candidates."""
     from honed.cli import render
     from honed.errors import ConfigError
-    from honed.optimizers.session import open_store
+    from honed.lifecycle.optimize import open_store
     from honed.tracking.run_ids import resolve_run
 
     store = open_store()

@@ -8,6 +8,7 @@ installed); ``honed registry copy`` moves prompts between backends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -61,6 +62,8 @@ def _elsewhere(backend: str) -> str | None:
 # commands ---------------------------------------------------------------------------------------
 def registry_list(json_output: JsonOpt = False, backend: BackendOpt = None) -> None:
     """List registered prompts with their latest version and aliases."""
+    from honed.cli.render import registry as show
+
     registry = _open(backend)
     rows = []
     for name in registry.names():
@@ -73,10 +76,10 @@ def registry_list(json_output: JsonOpt = False, backend: BackendOpt = None) -> N
     note = None if rows else _elsewhere(registry.backend)
     if json_output:
         _json({**data, "note": note} if note else data)
-    else:
-        _list_table(data)
-        if note:
-            typer.echo(note, err=True)
+        return
+    show.prompts_table(data)
+    if note:
+        show.note(note)
 
 
 def registry_show(name: NameArg,
@@ -84,6 +87,7 @@ def registry_show(name: NameArg,
                       min=1, help="version (default: production, else the latest)")] = None,
                   json_output: JsonOpt = False, backend: BackendOpt = None) -> None:
     """Show one version of a prompt (NAME, NAME@ALIAS or NAME/VERSION) and its history."""
+    from honed.cli.render import registry as show
     from honed.lifecycle.registry import PRODUCTION, PromptRef, parse_ref
 
     registry = _open(backend)
@@ -96,22 +100,20 @@ def registry_show(name: NameArg,
     history = [{"version": v.version, "aliases": list(v.aliases), "candidate_id": v.candidate.id,
                 "tags": dict(v.tags), "created": v.created} for v in registry.versions(ref.name)]
     data = {"backend": registry.backend, **version_dict(shown), "versions": history}
-    if json_output:
-        _json(data)
-    else:
-        _show(data)
+    _out(data, json_output, show.version)
 
 
 def registry_diff(name: NameArg, v1: VersionArg, v2: VersionArg, json_output: JsonOpt = False,
                   backend: BackendOpt = None) -> None:
     """Unified diff of two versions (system, user, demos)."""
+    from honed.cli.render import registry as show
     from honed.lifecycle.promote import diff_versions
 
     text = diff_versions(_open(backend), name, v1, v2)
     if json_output:
         _json({"name": name, "from": v1, "to": v2, "identical": not text, "diff": text})
     else:
-        _diff(text or f"{name}/{v1} and {name}/{v2} are identical\n")
+        show.diff(text or f"{name}/{v1} and {name}/{v2} are identical\n")
 
 
 def registry_promote(name: NameArg, version: VersionArg,
@@ -148,6 +150,7 @@ def registry_copy(from_backend: FromOpt, to_backend: ToOpt,
 
     Running it again copies nothing new: identical content maps onto the existing version.
     """
+    from honed.cli.render import registry as show
     from honed.errors import ConfigError
     from honed.lifecycle.registries import copy_prompts
     from honed.lifecycle.registry import registry_backend
@@ -158,17 +161,14 @@ def registry_copy(from_backend: FromOpt, to_backend: ToOpt,
         raise ConfigError(f"--from and --to are both {source}", field="--to",
                           fix="copy from local to mlflow or from mlflow to local")
     report = copy_prompts(_open(source), _open(target), names or ())
-    data = {"from": source, "to": target, **report.to_dict()}
-    if json_output:
-        _json(data)
-    else:
-        _copied(data)
+    _out({"from": source, "to": target, **report.to_dict()}, json_output, show.copied)
 
 
 def ui_command(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
                host: Annotated[str, typer.Option()] = "127.0.0.1",
                json_output: JsonOpt = False) -> None:
     """Print the command that opens the MLflow UI on honed's local store."""
+    from honed.cli.render import registry as show
     from honed.engine.session import honed_home
     from honed.tracking.mlflow import mlflow_available, tracking_uri
     from honed.tracking.mlflow import ui_command as command
@@ -181,133 +181,41 @@ def ui_command(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
                f"http://{host}:{port}", "mlflow_installed": mlflow_available(),
                "logged_runs": logged})
         return
-    if logged:
-        typer.echo(f"logged {logged} run(s) left in the spool to MLflow", err=True)
-    typer.echo(text)
-    if not mlflow_available():
-        typer.echo("note: MLflow is not installed here: pip install 'mlflow>=3'", err=True)
+    show.ui(text, logged, mlflow_available())
 
 
 def _flush_spool(home: Any) -> int:
     """Runs still waiting in the spool go to MLflow now, so the UI shows them."""
+    from honed.cli.render import registry as show
     from honed.tracking.mlflow import flush_pending, mlflow_available, pending
 
     if not mlflow_available() or not pending(home, grace_s=0):
         return 0
     result = flush_pending(home, grace_s=0)
-    for line in result.errors:
-        typer.echo(f"warning: {line}", err=True)
+    show.warnings(list(result.errors))
     return len(result.receipts)
 
 
-# rendering (this module's own small helpers) ------------------------------------------------
+# output -----------------------------------------------------------------------------------------
 def _json(data: Any) -> None:
     from honed.cli import render
 
     render.json_out(data)
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _aliases_text(aliases: dict[str, int]) -> str:
-    return ", ".join(f"{a} -> {v}" for a, v in sorted(aliases.items())) or "-"
-
-
-def _list_table(data: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    console = _console()
-    if not data["prompts"]:
-        console.print(f"no prompts registered yet (backend: {data['backend']})", markup=False)
-        return
-    table = Table("name", "versions", "latest", "aliases",
-                  title=f"prompt registry ({data['backend']})")
-    for row in data["prompts"]:
-        table.add_row(row["name"], str(row["versions"]), str(row["latest"]),
-                      _aliases_text(row["aliases"]))
-    console.print(table)
-
-
-def _show(data: dict[str, Any]) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    console = _console()
-    aliases = f" ({', '.join(data['aliases'])})" if data["aliases"] else ""
-    console.print(Text(f"{data['name']}/{data['version']}{aliases} · {data['candidate_id']}",
-                       style="bold"))
-    prompt = data["prompt"]
-    for part in ("system", "user"):
-        console.print(Text(f"{part}:", style="bold"), Text(prompt[part]))
-    for part, text in (prompt.get("components") or {}).items():
-        console.print(Text(f"{part}:", style="bold"), Text(text))
-    _demos(console, prompt["demos"], data.get("demo_rows") or {})
-    for key, value in sorted(data["tags"].items()):
-        console.print(Text(f"  {key} = {value}"))
-    table = Table("version", "aliases", "candidate", "tags", title="versions")
-    for row in data["versions"]:
-        tags = ", ".join(f"{k}={v}" for k, v in sorted(row["tags"].items()))
-        table.add_row(str(row["version"]), ", ".join(row["aliases"]), row["candidate_id"],
-                      Text(tags))
-    console.print(table)
-
-
-def _demos(console: Any, demos: list[str], rows: dict[str, Any]) -> None:
-    from rich.text import Text
-
-    from honed.lifecycle.promote import demo_text
-
-    if not demos:
-        console.print(Text("demos:", style="bold"), Text("(none)"))
-        return
-    console.print(Text(f"demos ({len(demos)}):", style="bold"))
-    for demo in demos:
-        row = rows.get(demo)
-        body = demo_text(row) if row else "  (row not stored with this version)\n"
-        console.print(Text(f"- {demo}\n{body}".rstrip("\n")))
-
-
-def _copied(data: dict[str, Any]) -> None:
-    from rich.text import Text
-
-    console = _console()
-    if not data["changed"]:
-        console.print(Text(f"nothing to copy: {data['to']} already holds everything "
-                           f"({', '.join(data['mapping']) or 'no prompts'})"))
-        return
-    for name in data["mapping"]:
-        new, moved = data["versions"].get(name, []), data["aliases"].get(name, {})
-        parts = [f"{len(new)} new version(s)" + (f" ({', '.join(map(str, new))})" if new else ""),
-                 f"{data['tags'].get(name, 0)} tag(s) updated"]
-        parts += [f"{a} -> {v}" for a, v in sorted(moved.items())]
-        console.print(Text(f"{name}: {data['from']} -> {data['to']}: " + "; ".join(parts)))
-
-
-def _diff(text: str) -> None:
-    from rich.text import Text
-
-    console = _console()
-    styles = {"+": "green", "-": "red", "@": "cyan"}
-    for line in text.splitlines():
-        style = "bold" if line.startswith(("+++", "---")) else styles.get(line[:1], "")
-        console.print(Text(line, style=style))
+def _out(data: dict[str, Any], json_output: bool,
+         text: Callable[[dict[str, Any]], None]) -> None:
+    """One JSON object with --json, else ``text(data)`` (a ``render.registry`` function)."""
+    if json_output:
+        _json(data)
+    else:
+        text(data)
 
 
 def _promotion(data: dict[str, Any], json_output: bool, verb: str) -> None:
+    from honed.cli.render import registry as show
+
     if json_output:
         _json(data)
-        return
-    from rich.text import Text
-
-    was = f" (was {data['previous']})" if data["previous"] is not None else ""
-    if not data["changed"]:
-        line = f"{data['name']}: production is already version {data['version']}"
     else:
-        line = f"{data['name']}: {verb} production -> version {data['version']}{was}"
-    if data.get("forced"):
-        line += f"; forced past failed gates: {', '.join(data['blocked'])}"
-    _console().print(Text(line))
+        show.promotion(data, verb)

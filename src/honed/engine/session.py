@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from honed.engine.budget import Budget, Limits
 from honed.engine.cache import ResponseCache
 from honed.engine.client import CallStats, ModelClient, Pricer
 from honed.engine.retry import RetryPolicy
 from honed.engine.runner import Engine
+from honed.engine.service import Checkpoints, EvalService
 from honed.providers.base import Model
 from honed.task.dataset import Splits
 from honed.task.task import ModelConfig, Task
@@ -25,14 +27,18 @@ def honed_home() -> Path:
     return Path(os.environ.get("HONED_HOME") or ".honed")
 
 
-@dataclass(frozen=True)
-class EngineOptions:
-    model: str | None = None  # overrides the task's model spec
-    concurrency: int | None = None
+class EngineOptions(BaseModel):
+    """How an evaluation runs. Parsed once at the edge; stored with a run as JSON
+    (``model_dump(mode="json")``; the state folder is not part of it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model: str | None = Field(None, description="overrides the task's model spec")
+    concurrency: int | None = Field(None, gt=0)
     cache: bool = True
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = Field(default_factory=Limits)
     seed: int = 0
-    home: Path | None = None
+    home: Path | None = Field(None, exclude=True, description="state folder; default "
+                              "$HONED_HOME")
 
 
 def model_config(task: Task, override: str | None, concurrency: int | None = None,
@@ -103,3 +109,31 @@ async def open_engine(task: Task, splits: Splits, options: EngineOptions | None 
             await client.aclose()
         if cache is not None:
             cache.close()
+
+
+@asynccontextmanager
+async def open_service(task: Task, splits: Splits, options: EngineOptions | None = None,
+                       callbacks: Iterable[Callback] = (), *, model: Model | None = None,
+                       proposer: ModelConfig | None = None, proposer_model: Model | None = None,
+                       checkpoints: Checkpoints | None = None) -> AsyncIterator[EvalService]:
+    """The evaluation service of one run: an engine, and the proposer model (``proposer`` or
+    ``proposer_model``; none if neither) on the same budget, cache and statistics."""
+    options = options or EngineOptions()
+    async with open_engine(task, splits, options, callbacks, model=model) as engine:
+        client = _proposer_client(task, engine.client, proposer, proposer_model)
+        try:
+            yield EvalService(engine, proposer=client, checkpoints=checkpoints,
+                              seed=options.seed)
+        finally:
+            if client is not None:
+                await client.aclose()
+
+
+def _proposer_client(task: Task, task_client: ModelClient, cfg: ModelConfig | None,
+                     model: Model | None) -> ModelClient | None:
+    if model is None and cfg is None:
+        return None
+    cfg = cfg or ModelConfig(spec="fake")
+    model = model or build(cfg, task)
+    return ModelClient(model, task_client.budget, cache=task_client.cache,
+                       retry=RetryPolicy(cfg.max_retries), stats=task_client.stats)

@@ -2,64 +2,59 @@
 
 Each scorer is built from its spec (``honed.task.eval_specs``) and returns an ``EvalResult`` whose
 feedback says what was expected, what came out and, for failures, a ``category`` label.
+
+This module is where callers import every built-in scorer from. The JSON and number scorers live
+in ``honed.evals.structured`` and the shared base (``SpecScorer``, ``reference``, ``empty``) in
+``honed.evals.spec_scorer``; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 from honed.errors import ConfigError
-from honed.evals.base import EvalContext, EvalResult, SyncScorer, render_reference
-from honed.evals.normalize import clip, closest, diff, normalize, shorten
+from honed.evals.base import EvalContext, EvalResult
+from honed.evals.normalize import clip, closest, diff, normalize
+from honed.evals.spec_scorer import SpecLike, SpecScorer, empty, reference
+from honed.evals.structured import (
+    JsonSchemaScorer,
+    JsonValidScorer,
+    NumericScorer,
+    numbers_in,
+    parse_json,
+    parse_number,
+)
 from honed.task.eval_specs import (
     Contains,
     Cost,
     ExactMatch,
-    JsonSchema,
-    JsonValid,
     Latency,
     Length,
     Normalize,
-    Numeric,
     OneOf,
     Regex,
-    eval_name,
 )
-from honed.types import Example
 
-
-class SpecLike(Protocol):
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def weight(self) -> float: ...
-
-
-def reference(template: str, example: Example) -> str:
-    """The expected value for ``example``; a missing field names the template and the example."""
-    try:
-        return render_reference(template, example)
-    except KeyError as exc:
-        raise ValueError(f"expected template {template!r} needs field {exc.args[0]!r}, "
-                         f"which example {example.id!r} lacks") from None
-
-
-def empty(expected: str | None = None) -> EvalResult:
-    wanted = f"; expected {clip(expected)}" if expected is not None else ""
-    return EvalResult.of(False, f"the output is empty{wanted}", "empty")
-
-
-class SpecScorer(SyncScorer):
-    """A synchronous scorer named and weighted by its spec."""
-
-    def __init__(self, spec: SpecLike) -> None:
-        self.name = eval_name(spec)
-        self.weight = spec.weight
+__all__ = [
+    "ContainsScorer",
+    "CostScorer",
+    "ExactMatchScorer",
+    "JsonSchemaScorer",
+    "JsonValidScorer",
+    "LatencyScorer",
+    "LengthScorer",
+    "NumericScorer",
+    "OneOfScorer",
+    "RegexScorer",
+    "SpecLike",
+    "SpecScorer",
+    "empty",
+    "numbers_in",
+    "parse_json",
+    "parse_number",
+    "reference",
+]
 
 
 # --- labels -----------------------------------------------------------------------------------
@@ -207,128 +202,6 @@ class RegexScorer(SpecScorer):
         how = "fully match" if self.fullmatch else "match"
         return EvalResult.of(False, f"output does not {how} /{self.pattern.pattern}/: "
                              f"{clip(ctx.output)}", "format")
-
-
-# --- JSON -------------------------------------------------------------------------------------
-
-
-def _json_hint(text: str) -> str:
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        return "; the JSON is wrapped in a ``` code fence: output bare JSON"
-    start = min((i for i in (stripped.find("{"), stripped.find("[")) if i >= 0), default=-1)
-    if start > 0:
-        return "; there is text before the JSON: output the JSON alone"
-    return ""
-
-
-def parse_json(text: str) -> tuple[Any, EvalResult | None]:
-    """``(value, None)``, or ``(None, failure)`` whose feedback locates the syntax error."""
-    if not text.strip():
-        return None, empty("JSON")
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        near = exc.doc[max(0, exc.pos - 20): exc.pos + 20]
-        feedback = (f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-                    f"near {clip(near)}{_json_hint(text)}; output {clip(text)}")
-        return None, EvalResult.of(False, feedback, "invalid_json")
-
-
-class JsonValidScorer(SpecScorer):
-    """The whole output parses as JSON."""
-
-    def __init__(self, spec: JsonValid) -> None:
-        super().__init__(spec)
-
-    def check(self, ctx: EvalContext) -> EvalResult:
-        _, failure = parse_json(ctx.output)
-        return failure or EvalResult.of(True, "valid JSON")
-
-
-class JsonSchemaScorer(SpecScorer):
-    """The output parses as JSON and validates against ``schema`` (``jsonschema``)."""
-
-    max_errors = 3
-
-    def __init__(self, spec: JsonSchema) -> None:
-        super().__init__(spec)
-        from jsonschema import validators
-        from jsonschema.exceptions import SchemaError
-
-        cls = validators.validator_for(spec.json_schema)
-        try:
-            cls.check_schema(spec.json_schema)
-        except SchemaError as exc:
-            raise ConfigError(f"invalid JSON schema: {exc.message}", field="schema",
-                              fix="see https://json-schema.org for the syntax") from None
-        self.validator: Any = cls(spec.json_schema, format_checker=cls.FORMAT_CHECKER)
-
-    def check(self, ctx: EvalContext) -> EvalResult:
-        data, failure = parse_json(ctx.output)
-        if failure:
-            return failure
-        errors = sorted(self.validator.iter_errors(data), key=lambda e: e.json_path)
-        if not errors:
-            return EvalResult.of(True, "valid against the schema")
-        shown = "; ".join(f"at {e.json_path}: {shorten(e.message, 150)}"
-                          for e in errors[: self.max_errors])
-        more = f" (+{len(errors) - self.max_errors} more)" if len(errors) > self.max_errors else ""
-        return EvalResult.of(False, f"schema violation {shown}{more}; output {clip(ctx.output)}",
-                             "schema")
-
-
-# --- numbers ----------------------------------------------------------------------------------
-
-_NUMBER = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
-
-
-def numbers_in(text: str) -> list[float]:
-    """Every number in ``text``, in order (``1,234.5`` reads as 1234.5)."""
-    return [float(m.group(0).replace(",", "")) for m in _NUMBER.finditer(text)]
-
-
-def parse_number(text: str) -> float | None:
-    """The first number in ``text``, or None."""
-    found = numbers_in(text)
-    return found[0] if found else None
-
-
-def _num(value: float) -> str:
-    return f"{value:.10g}"
-
-
-class NumericScorer(SpecScorer):
-    """The first number in the output is within the absolute or relative tolerance."""
-
-    def __init__(self, spec: Numeric) -> None:
-        super().__init__(spec)
-        self.spec = spec
-
-    def _close(self, got: float, want: float) -> bool:
-        allowed = max(self.spec.tolerance, self.spec.rel_tolerance * abs(want))
-        return abs(got - want) <= allowed + 1e-9 * max(1.0, abs(want))
-
-    def check(self, ctx: EvalContext) -> EvalResult:
-        expected = reference(self.spec.expected, ctx.example)
-        want = parse_number(expected)
-        if want is None:
-            raise ValueError(f"expected value {expected!r} of example {ctx.example.id!r} "
-                             "is not a number")
-        found = [n for n in numbers_in(ctx.output) if math.isfinite(n)]
-        if not found:
-            return EvalResult.of(False, f"expected a number ({_num(want)}); the output has none: "
-                                 f"{clip(ctx.output)}", "no_number")
-        got = found[0]
-        if self._close(got, want):
-            return EvalResult.of(True, f"{_num(got)} matches {_num(want)}")
-        tol = max(self.spec.tolerance, self.spec.rel_tolerance * abs(want))
-        within = f" (±{_num(tol)})" if tol else ""
-        later = ("; the expected value appears later in the output: put the answer first"
-                 if any(self._close(n, want) for n in found[1:]) else "")
-        return EvalResult.of(False, f"expected {_num(want)}{within}, got {_num(got)} "
-                             f"(off by {_num(got - want)}) from output {clip(ctx.output)}{later}",
-                             "wrong_number")
 
 
 # --- budgets ----------------------------------------------------------------------------------

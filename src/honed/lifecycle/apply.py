@@ -24,6 +24,7 @@ from honed.errors import ConfigError
 from honed.lifecycle.registry import PromptRegistry
 from honed.lifecycle.specs import Resolved, resolve_spec
 from honed.task.config import dump_yaml, load_splits, load_task, read_yaml, set_prompt
+from honed.task.task import Task
 from honed.tracking.store import RunStore
 from honed.types import Candidate, Example
 
@@ -100,6 +101,36 @@ def apply_candidate(candidate: Candidate, task_path: Path, *, label: str = "",
     return ApplyResult(task_path, None, candidate, changed, diff, backup, dry_run)
 
 
+def write_optimized(task: Task, candidate: Candidate, run_id: str,
+                    scores: Mapping[str, tuple[float, float]],
+                    demo_rows: Mapping[str, Example] | None = None) -> Path:
+    """``<file>.optimized.yaml`` beside the task file: the same task with ``candidate`` as its
+    prompt, its demos written as rows (``demo_rows``, else the task's inline demos, else its
+    train split), validated like an applied prompt; a file it replaces is backed up first."""
+    source = Path(task.source)
+    rows = rows_for(task, tuple(candidate.demos), demo_rows or {})
+    text = render_applied(source, candidate, _read_text(source), demo_rows=rows)
+    summary = ", ".join(f"{split} {a:.3f} -> {b:.3f}" for split, (a, b) in scores.items())
+    out = source.with_name(f"{source.stem}.optimized.yaml")
+    if out.exists():
+        shutil.copy2(out, backup_path(out, datetime.now()))
+    _atomic_write(out, f"# Optimized by honed run {run_id}: {summary}\n{text}")
+    return out
+
+
+def rows_for(task: Task, demo_ids: tuple[str, ...],
+             given: Mapping[str, Example]) -> dict[str, Example]:
+    """The rows of ``demo_ids``: ``given``, the task's inline demos, then its train split."""
+    rows = {**task.demo_rows(), **given}
+    if any(d not in rows for d in demo_ids):
+        try:
+            train = load_splits(task).train
+        except ConfigError:  # the data moved: demos it would have named stay ids
+            train = ()
+        rows = {**{ex.id: ex for ex in train}, **rows}
+    return {d: rows[d] for d in demo_ids if d in rows}
+
+
 def render_applied(task_path: Path, candidate: Candidate, original: str, label: str = "",
                    demo_rows: Mapping[str, Example] | None = None) -> str:
     """The task file's text with ``candidate`` as its prompt (demos as their rows where
@@ -174,7 +205,8 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        shutil.copymode(path, tmp)
+        if path.exists():
+            shutil.copymode(path, tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

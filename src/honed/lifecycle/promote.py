@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from honed.errors import ConfigError, GateFailed
 from honed.lifecycle.registry import (
     CANDIDATE,
+    DEMO_TARGET_TAG,
     PREVIOUS,
     PRODUCTION,
     DemoRows,
@@ -156,7 +157,9 @@ def ensure_registered(registry: PromptRegistry, task: Any, *,
 
     if getattr(task.prompt, "registry", None):
         return registry.get(require_ref(task.prompt.registry, "prompt.registry"))
-    return registry.register(task.name, task.seed_candidate(), tags={SOURCE_TAG: "seed"},
+    return registry.register(task.name, task.seed_candidate(),
+                             tags=score_tags({SOURCE_TAG: "seed",
+                                              DEMO_TARGET_TAG: task.target_template()}),
                              demo_rows=demo_rows)
 
 

@@ -34,6 +34,9 @@ _REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<alias>[A-Za-z0-
 DemoRows = Mapping[str, Mapping[str, Any]]
 
 
+DEMO_TARGET_TAG = "honed.demo_target"  # the template of a demo's answer, kept with a version
+
+
 @dataclass(frozen=True)
 class PromptVersion:
     name: str

@@ -16,10 +16,11 @@ budget goes to demo search (it screens more sets and validates the best few) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar
 
 from honed.optimizers.base import Optimizer, SearchContext, StageExhausted
 from honed.optimizers.mutate import val_cost
+from honed.optimizers.params import OptimizerParams
 from honed.optimizers.registry import build_optimizer
 from honed.optimizers.select import FinalSelect
 from honed.types import Candidate
@@ -45,9 +46,11 @@ def stage_optimizer(name: str) -> Optimizer:
     return FinalSelect() if name == "select" else build_optimizer(name)
 
 
-@dataclass
-class AutoSearch:
-    name: str = "auto"
+class AutoSearch(OptimizerParams):
+    """A schedule of the other optimizers chosen from the budget, the data and whether a
+    reflection model is configured."""
+
+    name: ClassVar[str] = "auto"
 
     async def search(self, ctx: SearchContext, seed: Candidate) -> None:
         for stage, share in schedule(ctx):

@@ -14,11 +14,13 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from honed.optimizers.base import Scored, SearchContext
 from honed.optimizers.fewshot import DemoSet, bootstrap, propose_demo_sets
-from honed.optimizers.mutate import check_positive, starting_point, val_cost
+from honed.optimizers.mutate import starting_point, val_cost
 from honed.optimizers.mutations import (
     describe_op,
     instruction_pool,
@@ -26,6 +28,7 @@ from honed.optimizers.mutations import (
     literal,
     task_facts,
 )
+from honed.optimizers.params import OptimizerParams
 from honed.task.template import variables
 from honed.types import Candidate, Example, Message
 
@@ -71,23 +74,21 @@ class _Trials:
                                          -order.index(c)))
 
 
-@dataclass(frozen=True)
-class BayesSearch:
+class BayesSearch(OptimizerParams):
     """Joint instruction x demo-set search with a seeded TPE sampler."""
 
-    n_trials: int | None = None
-    minibatch_size: int | None = None
-    full_eval_every: int = 5
-    max_demos: int = 4
-    num_demo_sets: int = 8
-    num_instructions: int = 24
-    num_rewrites: int = 3
-    name: str = field(default="bayes", init=False)
-
-    def __post_init__(self) -> None:
-        check_positive("bayes", n_trials=self.n_trials, minibatch_size=self.minibatch_size,
-                       full_eval_every=self.full_eval_every, max_demos=self.max_demos,
-                       num_demo_sets=self.num_demo_sets, num_instructions=self.num_instructions)
+    name: ClassVar[str] = "bayes"
+    n_trials: int | None = Field(None, ge=1, description=f"trials; default: as many as the "
+                                 f"budget allows ({DEFAULT_TRIALS} without a call limit)")
+    minibatch_size: int | None = Field(None, ge=1, description="val examples per trial; "
+                                       "default: the run's --minibatch")
+    full_eval_every: int = Field(5, ge=1, description="trials between full val evaluations "
+                                 "of the leading configuration")
+    max_demos: int = Field(4, ge=1, description="demos in a set at most")
+    num_demo_sets: int = Field(8, ge=1, description="demo sets to search over")
+    num_instructions: int = Field(24, ge=1, description="instructions to search over")
+    num_rewrites: int = Field(3, ge=0, description="instructions a reflection model rewrites, "
+                              "when one is configured")
 
     async def search(self, ctx: SearchContext, seed: Candidate) -> None:
         start = await starting_point(ctx, seed)

@@ -12,11 +12,15 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import Field
 
 from honed.optimizers.base import Scored, SearchContext
-from honed.optimizers.mutate import check_positive, starting_point, val_cost
+from honed.optimizers.mutate import MINIBATCH_HELP, starting_point, val_cost
 from honed.optimizers.mutations import target_of, task_labels
+from honed.optimizers.params import OptimizerParams
 from honed.task.task import Task
 from honed.types import Candidate, Example
 
@@ -113,19 +117,15 @@ class _Screened:
     delta: float
 
 
-@dataclass(frozen=True)
-class FewShotSearch:
+class FewShotSearch(OptimizerParams):
     """Random search over demo sets on top of the current best prompt's text."""
 
-    max_demos: int = 4
-    num_candidates: int = 8
-    validate_top: int = 3
-    minibatch_size: int | None = None
-    name: str = field(default="fewshot", init=False)
-
-    def __post_init__(self) -> None:
-        check_positive("fewshot", max_demos=self.max_demos, num_candidates=self.num_candidates,
-                       validate_top=self.validate_top, minibatch_size=self.minibatch_size)
+    name: ClassVar[str] = "fewshot"
+    needs_demo_target: ClassVar[bool] = True
+    max_demos: int = Field(4, ge=1, description="demos in a set at most")
+    num_candidates: int = Field(8, ge=1, description="demo sets proposed and screened")
+    validate_top: int = Field(3, ge=1, description="screened sets validated on val")
+    minibatch_size: int | None = Field(None, ge=1, description=MINIBATCH_HELP)
 
     async def search(self, ctx: SearchContext, seed: Candidate) -> None:
         start = await starting_point(ctx, seed)

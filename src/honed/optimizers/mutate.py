@@ -9,11 +9,14 @@ It stops after ``patience`` rounds without a val improvement, when no new child 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
-from honed.errors import ConfigError
+from pydantic import Field
+
 from honed.optimizers.base import Scored, SearchContext
 from honed.optimizers.mutations import TaskFacts, describe_op, mutations, task_facts
+from honed.optimizers.params import OptimizerParams
 from honed.types import Candidate, Example
 
 
@@ -30,11 +33,7 @@ def val_cost(ctx: SearchContext) -> int:
     return len(ctx.examples("val")) * ctx.calls_per_example()
 
 
-def check_positive(owner: str, **values: int | None) -> None:
-    for name, value in values.items():
-        if value is not None and value < 1:
-            raise ConfigError(f"{owner}: {name} must be at least 1, got {value}",
-                              field=name, fix=f"set {name} to 1 or more")
+MINIBATCH_HELP = "train examples per screening minibatch; default: the run's --minibatch"
 
 
 @dataclass(frozen=True)
@@ -45,21 +44,16 @@ class _Child:
     delta: float = 0.0
 
 
-@dataclass(frozen=True)
-class MutateSearch:
+class MutateSearch(OptimizerParams):
     """Greedy/beam search over deterministic prompt mutations (no LLM proposer)."""
 
-    beam_width: int = 2
-    screen_top: int = 3
-    minibatch_size: int | None = None
-    max_rounds: int = 8
-    patience: int = 2
-    name: str = field(default="mutate", init=False)
-
-    def __post_init__(self) -> None:
-        check_positive("mutate", beam_width=self.beam_width, screen_top=self.screen_top,
-                       minibatch_size=self.minibatch_size, max_rounds=self.max_rounds,
-                       patience=self.patience)
+    name: ClassVar[str] = "mutate"
+    beam_width: int = Field(2, ge=1, description="prompts kept after each round")
+    screen_top: int = Field(3, ge=1, description="children per round validated on val")
+    minibatch_size: int | None = Field(None, ge=1, description=MINIBATCH_HELP)
+    max_rounds: int = Field(8, ge=1, description="rounds of mutation at most")
+    patience: int = Field(2, ge=1, description="rounds without a val improvement before "
+                          "stopping")
 
     async def search(self, ctx: SearchContext, seed: Candidate) -> None:
         facts = task_facts(ctx.task, ctx.examples("train"))

@@ -17,12 +17,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from honed.errors import ConfigError
+from pydantic import Field, PrivateAttr
+
 from honed.optimizers.base import Scored, SearchContext
 from honed.optimizers.feedback import ExampleView, describe, failed_results
 from honed.optimizers.memory import EvalMemo
+from honed.optimizers.params import OptimizerParams
 from honed.optimizers.proposer import Placeholders, Proposal, ProposalStats, Proposer
 from honed.types import Candidate, Example
 
@@ -132,22 +134,27 @@ def fallback_mutator(ctx: SearchContext) -> Mutator:
     return mutate
 
 
-class ParetoSearch:
+class ParetoSearch(OptimizerParams):
     """GEPA-style evolution over the per-example val frontier."""
 
-    name = "pareto"
+    name: ClassVar[str] = "pareto"
+    minibatch_size: int | None = Field(None, ge=1, description="train examples a child is "
+                                       "screened on; default: the run's --minibatch")
+    max_iterations: int = Field(50, ge=1, description="iterations at most")
+    merge_every: int = Field(5, ge=0, description="merge two lineages every N iterations "
+                             "(0: never)")
+    _pool: Pool = PrivateAttr(default_factory=Pool)
+    _stats: ProposalStats = PrivateAttr(default_factory=ProposalStats)
 
-    def __init__(self, minibatch_size: int | None = None, max_iterations: int = 50,
-                 merge_every: int = 5) -> None:
-        if max_iterations < 1 or (minibatch_size is not None and minibatch_size < 1):
-            raise ConfigError("max_iterations and minibatch_size must be at least 1",
-                              field="max_iterations")
-        if merge_every < 0:
-            raise ConfigError("merge_every must be 0 (never) or more", field="merge_every")
-        self.minibatch_size, self.max_iterations = minibatch_size, max_iterations
-        self.merge_every = merge_every
-        self.pool = Pool()
-        self.stats = ProposalStats()
+    @property
+    def pool(self) -> Pool:
+        """The last search's candidates with their val scores and parents."""
+        return self._pool
+
+    @property
+    def stats(self) -> ProposalStats:
+        """The last search's proposal statistics."""
+        return self._stats
 
     def frontier(self) -> list[dict[str, Any]]:
         """The last search's frontier: candidate ids, val examples led and val scores."""
@@ -157,7 +164,7 @@ class ParetoSearch:
         return sorted(rows, key=lambda r: (-r["leads"], -r["val_score"], r["candidate_id"]))
 
     async def search(self, ctx: SearchContext, seed: Candidate) -> None:
-        self.pool, self.stats = Pool(), ProposalStats()
+        self._pool, self._stats = Pool(), ProposalStats()
         run = _Run(self, ctx, seed)
         await run.start()
         idle = 0

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import Field, PrivateAttr
 
 from honed.engine.results import ExampleResult
 from honed.errors import ConfigError
@@ -41,6 +44,7 @@ from honed.optimizers.feedback import (
     regressions,
 )
 from honed.optimizers.memory import Attempt, EvalMemo, IterationSummary, OptimizationMemory
+from honed.optimizers.params import OptimizerParams
 from honed.optimizers.proposer import Proposal, ProposalStats, Proposer
 from honed.types import Candidate, Example
 
@@ -80,32 +84,40 @@ class _Round:
     broke_train: list[Scored]
 
 
-class ReflectiveSearch:
+class ReflectiveSearch(OptimizerParams):
     """Reflective, multi-candidate refinement (needs a reflection model)."""
 
-    name = "reflective"
+    name: ClassVar[str] = "reflective"
+    needs_reflection: ClassVar[bool] = True
+    candidates_per_iteration: int = Field(3, ge=1, le=10, description="rewrites proposed and "
+                                          "evaluated each iteration")
+    patience: int = Field(3, ge=1, description="iterations without improvement before a phase "
+                          "ends")
+    max_iterations: int = Field(20, ge=1, description="iterations at most, both phases")
+    minibatch_size: int | None = Field(None, ge=1, description="train examples per iteration; "
+                                       "default: all of train, or the run's --minibatch when "
+                                       "train is larger")
+    low_score: float = Field(LOW_SCORE, ge=0, le=1, description="below this score a rewrite "
+                             "must strictly improve; at or above it, ties are accepted")
+    _memory: OptimizationMemory = PrivateAttr(default_factory=OptimizationMemory)
+    _stats: ProposalStats = PrivateAttr(default_factory=ProposalStats)
 
-    def __init__(self, candidates_per_iteration: int = 3, patience: int = 3,
-                 max_iterations: int = 20, minibatch_size: int | None = None, *,
-                 low_score: float = LOW_SCORE) -> None:
-        if not 1 <= candidates_per_iteration <= 10:
-            raise ConfigError("candidates_per_iteration must be between 1 and 10",
-                              field="candidates_per_iteration")
-        if patience < 1 or max_iterations < 1:
-            raise ConfigError("patience and max_iterations must be at least 1",
-                              field="patience")
-        self.candidates_per_iteration = candidates_per_iteration
-        self.patience, self.max_iterations = patience, max_iterations
-        self.minibatch_size, self.low_score = minibatch_size, low_score
-        self.memory = OptimizationMemory()
-        self.stats = ProposalStats()
+    @property
+    def memory(self) -> OptimizationMemory:
+        """The last search's memory: lessons and iteration summaries."""
+        return self._memory
+
+    @property
+    def stats(self) -> ProposalStats:
+        """The last search's proposal statistics."""
+        return self._stats
 
     async def search(self, ctx: SearchContext, seed: Candidate) -> None:
         if ctx.reflection is None:
             raise ConfigError("the reflective optimizer needs a reflection model",
                               field="--reflection-model",
                               fix="pass --reflection-model SPEC (e.g. openai:gpt-4.1-mini)")
-        self.memory, self.stats = OptimizationMemory(), ProposalStats()
+        self._memory, self._stats = OptimizationMemory(), ProposalStats()
         run = _Run(self, ctx, seed)
         await run.start()
         if await run.train_phase():

@@ -47,6 +47,8 @@ class OptimizationResult:
     stopped: str | None = None
     output: str | None = None
     splits: dict[str, int] = field(default_factory=dict)
+    registered: dict[str, Any] | None = None  # the registry version of the best prompt
+    warnings: tuple[str, ...] = ()  # publishing problems (MLflow, registry), never fatal
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,4 +61,5 @@ class OptimizationResult:
                      "prompt": describe(self.best_val.candidate)},
             "test_diff": self.test_diff, "pareto_front": self.front,
             "stopped": self.stopped, "output": self.output,
+            "registered": self.registered, "warnings": list(self.warnings),
         }

@@ -18,6 +18,7 @@ from honed.optimizers.session import SearchOptions, open_search
 from honed.providers.base import Model
 from honed.task.config import load_splits
 from honed.task.task import Task
+from honed.tracking.recorder import Trajectory
 
 
 @dataclass
@@ -31,15 +32,15 @@ class SearchOutcome:
 def run_search(task: Task, optimizer: Optimizer, model: Model, options: SearchOptions, *,
                reflection: Model | None = None) -> SearchOutcome:
     async def go() -> SearchOutcome:
+        trajectory = Trajectory()
         async with open_search(task, load_splits(task), options, model=model,
-                               reflection=reflection) as ctx:
+                               reflection=reflection, callbacks=[trajectory]) as ctx:
             start = task.seed_candidate()
             scored = await ctx.evaluate(start, "val")
             ctx.record(scored, accepted=True, phase="seed")
             with contextlib.suppress(BudgetExhausted):  # as the driver does
                 await optimizer.search(ctx, start)
             assert ctx.best is not None
-            return SearchOutcome(scored, ctx.best, ctx.engine.budget.rollouts,
-                                 ctx.store.steps(ctx.run_id))
+            return SearchOutcome(scored, ctx.best, ctx.rollouts, trajectory.steps)
 
     return asyncio.run(go())

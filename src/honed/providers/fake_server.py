@@ -20,7 +20,6 @@ Run one for benchmarks: ``python -m honed.providers.fake_server --port 8000 --la
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -362,30 +361,8 @@ class FakeServer:
         self.stop()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m honed.providers.fake_server",
-                                     description="Serve a fake OpenAI + Anthropic API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
-    parser.add_argument("--fault-rate", type=float, default=0.0,
-                        help="share of attempts answered with an injected fault")
-    parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
-                        help="comma-separated: " + ", ".join(FAULT_KINDS))
-    parser.add_argument("--fault-seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    faults = None
-    if args.fault_rate > 0:
-        faults = Faults(args.fault_rate, tuple(args.fault_kinds.split(",")), args.fault_seed)
-    server = FakeServer(latency_s=args.latency, host=args.host, port=args.port, faults=faults)
-    print(server.url, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-
-
 if __name__ == "__main__":
+    # The process entry (arguments, printing the URL) lives at the CLI edge.
+    from honed.cli.fake_server import main
+
     main()

@@ -22,20 +22,46 @@ attention kernel a micro-batch takes, summation order), so a batched output can 
 one-at-a-time output at a near tie. A run is deterministic: the same jobs in the same order give
 the same outputs, because the cache is cleared at the start of every run.
 
+The pieces live beside this module: ``prefix_groups`` (grouping, no model) and ``local_decode``
+(jobs, results, vocabulary tables, choice tries and per-sequence output state); their names are
+importable from here too.
+
 Timing: each result carries its own latency (see ``JobResult``), and ``run`` can report every job
 the moment it finishes, so a caller can show per-row progress and honest latency percentiles.
 """
 
 from __future__ import annotations
 
-import ctypes
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MULTIBYTE_SLACK = 8  # extra tokens a sequence may take while finishing a UTF-8 character
+from honed.providers.local_decode import (
+    MULTIBYTE_SLACK,
+    ChoiceTrie,
+    Job,
+    JobResult,
+    TextState,
+    VocabTables,
+)
+from honed.providers.prefix_groups import PrefixGroup, common_prefix_len, group_by_prefix
+
+__all__ = [
+    "MULTIBYTE_SLACK",
+    "BatchDecodeError",
+    "BatchEngine",
+    "BatchSettings",
+    "ChoiceTrie",
+    "Job",
+    "JobResult",
+    "PrefixGroup",
+    "TextState",
+    "VocabTables",
+    "common_prefix_len",
+    "group_by_prefix",
+]
 
 
 @dataclass(frozen=True)
@@ -48,237 +74,8 @@ class BatchSettings:
     kv_cells: int = 4096
 
 
-@dataclass(frozen=True)
-class Job:
-    """One rendered request: prompt tokens, output cap, stop strings, allowed choices."""
-
-    tokens: tuple[int, ...]
-    max_new: int
-    stops: tuple[bytes, ...] = ()
-    choices: tuple[str, ...] | None = None
-
-    @property
-    def max_output(self) -> int:
-        """Most tokens the output can take (a choice never needs more tokens than bytes)."""
-        cap = self.max_new + MULTIBYTE_SLACK
-        if self.choices:
-            cap = min(cap, max(len(c.encode("utf-8")) for c in self.choices))
-        return cap
-
-
 class BatchDecodeError(RuntimeError):
     """llama.cpp refused the batch (context creation, a decode call, a job that cannot fit)."""
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """One job's output.
-
-    ``latency_s``: seconds from the start of this job's own decoding to the decode step that
-    finished it. The clock starts when the job is admitted to a sequence slot, just before its
-    group's shared prefix is evaluated if that evaluation opens with this job's admission round,
-    else just before its own suffix is evaluated (the prefix is already in the cache). Time spent
-    queued for a free slot is excluded; decode steps shared with other sequences are included,
-    so the latencies of a batch overlap and their sum exceeds the batch's wall time.
-    """
-
-    text: str
-    prompt_tokens: int
-    output_tokens: int
-    finish_reason: str
-    latency_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class PrefixGroup:
-    """Members (indices into the prompt list) that share their first ``prefix_len`` tokens."""
-
-    prefix_len: int
-    members: tuple[int, ...]
-
-
-# --- grouping ---------------------------------------------------------------------------------
-
-def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
-
-
-def group_by_prefix(prompts: Sequence[Sequence[int]]) -> list[PrefixGroup]:
-    """Partition prompts into groups that each evaluate one shared prefix.
-
-    Sorted prompts put every set sharing a prefix side by side; a segment is split where that
-    saves more prefix tokens than the extra prefix evaluations cost. A group's prefix always
-    leaves each member at least one token of its own (the one whose logits start decoding), and
-    a single prompt gets no prefix (it is decoded as a whole, batched with the others).
-    """
-    if not prompts:
-        return []
-    order = sorted(range(len(prompts)), key=lambda i: tuple(prompts[i]))
-    lcps = [common_prefix_len(prompts[order[k]], prompts[order[k + 1]])
-            for k in range(len(order) - 1)]
-    groups: list[PrefixGroup] = []
-    for lo, hi, prefix in _split(lcps, [len(prompts[i]) for i in order], 0, len(order)):
-        members = tuple(sorted(order[lo:hi]))
-        groups.append(PrefixGroup(prefix if len(members) > 1 else 0, members))
-    groups.sort(key=lambda g: g.members[0])
-    return groups
-
-
-def _split(lcps: list[int], lengths: list[int], lo: int, hi: int) -> list[tuple[int, int, int]]:
-    """Best grouping of sorted segment [lo, hi) as (lo, hi, prefix) triples.
-
-    A segment shares ``shared`` tokens; cutting it where neighbours share no more than that (and
-    around prompts too short to leave a token after a longer prefix) gives sub-segments with
-    longer prefixes. Keep the cut when their savings beat the segment's. Post-order over an
-    explicit stack: nesting can be as deep as the prompt count.
-    """
-    done: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-    stack = [(lo, hi, False)]
-    while stack:
-        a, b, expanded = stack.pop()
-        if b - a == 1:
-            done[a, b] = [(a, b, lengths[a] - 1)]
-            continue
-        shared = min(min(lcps[a:b - 1]), min(lengths[a:b]) - 1)
-        # cut where neighbours share no more, and around prompts too short for a longer prefix
-        cuts = sorted({k + 1 for k in range(a, b - 1) if lcps[k] <= shared}
-                      | {c for k in range(a, b) if lengths[k] - 1 <= shared
-                         for c in (k, k + 1) if a < c < b})
-        bounds = list(zip([a, *cuts], [*cuts, b], strict=True))
-        if not expanded:
-            stack.append((a, b, True))
-            stack.extend((x, y, False) for x, y in bounds)
-            continue
-        parts = [part for x, y in bounds for part in done.pop((x, y))]
-        saved = sum((y - x - 1) * p for x, y, p in parts)
-        done[a, b] = parts if saved > (b - a - 1) * shared else [(a, b, shared)]
-    return done[lo, hi]
-
-
-# --- token tables and choices -----------------------------------------------------------------
-
-@dataclass
-class VocabTables:
-    """Per-token byte pieces (plain and with special tokens rendered) and end-of-generation ids."""
-
-    pieces: list[bytes]
-    special_pieces: list[bytes]
-    eog: tuple[int, ...]
-    bos: int
-    _by_piece: dict[bytes, list[int]] | None = None
-
-    @classmethod
-    def load(cls, vocab: Any) -> VocabTables:
-        import llama_cpp as lc
-
-        n = lc.llama_vocab_n_tokens(vocab)
-        buf = ctypes.create_string_buffer(256)
-
-        def piece(token: int, special: bool) -> bytes:
-            size = lc.llama_token_to_piece(vocab, token, buf, len(buf), 0, special)
-            return buf.raw[:size] if size > 0 else b""
-
-        return cls([piece(t, False) for t in range(n)], [piece(t, True) for t in range(n)],
-                   tuple(t for t in range(n) if lc.llama_vocab_is_eog(vocab, t)),
-                   lc.llama_vocab_bos(vocab))
-
-    def by_piece(self) -> dict[bytes, list[int]]:
-        if self._by_piece is None:
-            table: dict[bytes, list[int]] = {}
-            for token, piece in enumerate(self.special_pieces):
-                if piece:
-                    table.setdefault(piece, []).append(token)
-            self._by_piece = table
-        return self._by_piece
-
-    def detokenize(self, tokens: Sequence[int]) -> bytes:
-        """``Llama.detokenize``: joined plain pieces, minus a space after a leading BOS."""
-        text = b"".join(self.pieces[t] for t in tokens)
-        return text[1:] if tokens and tokens[0] == self.bos and text[:1] == b" " else text
-
-
-class ChoiceTrie:
-    """Which tokens may come next so that the output stays a prefix of one of ``choices``.
-
-    Works on the bytes of the tokens' pieces, like llama.cpp's grammar sampler, so every
-    tokenization of a choice is allowed, not only the canonical one. Allowed ids are sorted, so
-    an argmax over them breaks ties toward the lowest id, as the greedy sampler does.
-    """
-
-    def __init__(self, choices: Sequence[str], tables: VocabTables) -> None:
-        self._choices = [c.encode("utf-8") for c in choices]
-        self._tables = tables
-        self._cache: dict[bytes, Any] = {}
-
-    def allowed(self, state: bytes) -> Any:
-        """numpy array of allowed token ids after output bytes ``state`` (may include EOG)."""
-        if state not in self._cache:
-            import numpy as np
-
-            by_piece, ids = self._tables.by_piece(), set()
-            for choice in self._choices:
-                if not choice.startswith(state):
-                    continue
-                rest = choice[len(state):]
-                if not rest:
-                    ids.update(self._tables.eog)
-                for j in range(1, len(rest) + 1):
-                    ids.update(by_piece.get(rest[:j], ()))
-            self._cache[state] = np.array(sorted(ids), dtype=np.int64)
-        return self._cache[state]
-
-    def only_end(self, state: bytes) -> bool:
-        """Is ending the only move left (the output is a whole choice that nothing extends)?"""
-        return all(c == state or not c.startswith(state) for c in self._choices) and any(
-            c == state for c in self._choices)
-
-
-# --- per-sequence output state ----------------------------------------------------------------
-
-class TextState:
-    """``Llama._create_completion``'s bookkeeping for one output: EOG, UTF-8, stops, length."""
-
-    def __init__(self, job: Job, detokenize: Callable[[Sequence[int]], bytes]) -> None:
-        self.job, self._detokenize = job, detokenize
-        self.tokens: list[int] = []
-        self.text = b""
-        self.finish: str | None = None
-        self._multibyte = 0
-
-    def push(self, token: int, is_eog: bool) -> bool:
-        """Take one sampled token; True when the output is complete."""
-        if is_eog:
-            return self._end("stop", self.text)
-        self.tokens.append(token)
-        self.text = self._detokenize(self.tokens)
-        for k, char in enumerate(self.text[-3:]):
-            k = 3 - k
-            for num, pattern in ((2, 192), (3, 224), (4, 240)):
-                if num > k and pattern & char == pattern:
-                    self._multibyte = num - k
-        if self._multibyte > 0:  # an incomplete UTF-8 character: no stop/length check yet
-            self._multibyte -= 1
-            if len(self.tokens) < self.job.max_new + MULTIBYTE_SLACK:
-                return False
-            return self._end("length", self.text)
-        hits = [s for s in self.job.stops if s in self.text]
-        if hits:
-            return self._end("stop", self.text[: self.text.index(hits[0])])
-        if len(self.tokens) >= self.job.max_new:
-            return self._end("length", self.text)
-        return False
-
-    def _end(self, reason: str, text: bytes) -> bool:
-        self.finish, self.text = reason, text
-        return True
-
-    def result(self, latency_s: float = 0.0) -> JobResult:
-        return JobResult(self.text.decode("utf-8", errors="ignore"), len(self.job.tokens),
-                         len(self.tokens), self.finish or "stop", latency_s)
 
 
 # --- the engine -------------------------------------------------------------------------------

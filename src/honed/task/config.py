@@ -21,7 +21,7 @@ from honed.task.validation import validation_error
 from honed.types import Example
 
 __all__ = ["check_templates", "dump_yaml", "load_splits", "load_task", "read_yaml", "set_prompt",
-           "task_json_schema", "validation_error", "write_optimized_task", "yaml_loader"]
+           "task_json_schema", "validation_error", "yaml_loader"]
 
 
 def yaml_loader() -> Any:
@@ -226,31 +226,3 @@ def dump_yaml(doc: Any, path: Path, *, like: str = "", header: str = "") -> None
     yaml.dump(doc, buffer)
     top = "".join(f"# {line}\n" for line in header.splitlines())
     path.write_text(top + buffer.getvalue(), encoding="utf-8")
-
-
-def write_optimized_task(task: Task, candidate: Any, run_id: str,
-                         scores: dict[str, tuple[float, float]],
-                         demo_rows: Mapping[str, Example] | None = None) -> Path:
-    """``<file>.optimized.yaml`` beside the task file: the same task with the best prompt, its
-    demos written as rows. ``demo_rows`` maps demo ids to examples; ids it lacks are looked up
-    in the task's inline demos and then its train split."""
-    source = Path(task.source)
-    doc = read_yaml(source)
-    set_prompt(doc, candidate, _rows_for(task, tuple(candidate.demos), demo_rows or {}))
-    summary = ", ".join(f"{split} {a:.3f} -> {b:.3f}" for split, (a, b) in scores.items())
-    out = source.with_name(f"{source.stem}.optimized.yaml")
-    dump_yaml(doc, out, like=read_text(source, ConfigError, "task file"),
-              header=f"Optimized by honed run {run_id}: {summary}")
-    return out
-
-
-def _rows_for(task: Task, demo_ids: tuple[str, ...],
-              given: Mapping[str, Example]) -> dict[str, Example]:
-    rows = {**task.demo_rows(), **given}
-    if any(d not in rows for d in demo_ids):
-        try:
-            train = load_splits(task).train
-        except ConfigError:  # the data moved: demos it would have named stay ids
-            train = ()
-        rows = {**{ex.id: ex for ex in train}, **rows}
-    return {d: rows[d] for d in demo_ids if d in rows}

@@ -1,10 +1,17 @@
-"""Typed eval declarations, one model per ``type``. Scorers are built from them in ``evals``."""
+"""Typed eval declarations, one model per ``type``. Scorers are built from them in ``evals``.
+
+A ``type`` that an installed plugin declares (entry point group ``honed.evals``) parses as a
+``PluginEval``: its own fields are kept as they are and checked by the plugin's parameter model
+when its scorer is built (``honed.evals.registry``). Any other unknown type is an error.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from honed.plugins import EVALS_GROUP, has_plugin
 
 
 class _Eval(BaseModel):
@@ -113,15 +120,46 @@ class Length(_Eval):
     max_tokens: int | None = Field(None, ge=0, description="output tokens")
 
 
-EvalSpec = Annotated[
-    ExactMatch | Contains | Regex | OneOf | JsonValid | JsonSchema | Numeric | TextMetric
-    | Embedding | Python | LlmJudge | Cost | Latency | Length,
-    Field(discriminator="type"),
-]
+class PluginEval(_Eval):
+    """An eval type from an installed plugin; every field besides name/weight is its own."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+    def params(self) -> dict[str, Any]:
+        """The plugin's own fields, as written."""
+        return dict(self.model_extra or {})
+
 
 EVAL_TYPES = ("exact_match", "contains", "not_contains", "regex", "one_of", "json_valid",
               "json_schema", "numeric", "f1", "rouge_l", "bleu", "embedding", "python",
               "llm_judge", "cost", "latency", "length")
+PLUGIN_TAG = "plugin"
+_SHARED_TAGS = {"not_contains": "contains", "rouge_l": "f1", "bleu": "f1"}
+
+
+def _eval_tag(value: Any) -> str | None:
+    """Which model parses an eval: its type's (several types share one), a plugin's, or the
+    unknown type itself (which pydantic reports as an unknown tag)."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(kind, str):
+        return None
+    if kind in EVAL_TYPES:
+        return _SHARED_TAGS.get(kind, kind)
+    return PLUGIN_TAG if has_plugin(EVALS_GROUP, kind) else kind
+
+
+EvalSpec = Annotated[
+    Annotated[ExactMatch, Tag("exact_match")] | Annotated[Contains, Tag("contains")]
+    | Annotated[Regex, Tag("regex")] | Annotated[OneOf, Tag("one_of")]
+    | Annotated[JsonValid, Tag("json_valid")] | Annotated[JsonSchema, Tag("json_schema")]
+    | Annotated[Numeric, Tag("numeric")] | Annotated[TextMetric, Tag("f1")]
+    | Annotated[Embedding, Tag("embedding")] | Annotated[Python, Tag("python")]
+    | Annotated[LlmJudge, Tag("llm_judge")] | Annotated[Cost, Tag("cost")]
+    | Annotated[Latency, Tag("latency")] | Annotated[Length, Tag("length")]
+    | Annotated[PluginEval, Tag(PLUGIN_TAG)],
+    Discriminator(_eval_tag),
+]
 
 
 def eval_name(spec: Any) -> str:

@@ -10,9 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from honed.errors import ConfigError
+from honed.plugins import PROVIDERS_GROUP, has_plugin
 from honed.task.dataset import example_id
 from honed.task.eval_specs import EvalSpec, eval_name
 from honed.task.gate_specs import GateSpec
+from honed.task.optimizer_spec import OptimizerConfig
 from honed.task.template import variables
 from honed.types import Candidate, Example
 
@@ -60,9 +62,10 @@ _SPEC_FIX = ("use local, local:PATH.gguf, openai:NAME, anthropic:NAME, fake, fak
 
 
 def spec_problem(spec: str) -> str | None:
-    """What is wrong with a model spec's form (the provider builds it), or None."""
+    """What is wrong with a model spec's form (the provider builds it), or None. A provider
+    that an installed plugin declares (entry point group ``honed.providers``) is known."""
     provider, _, rest = spec.strip().partition(":")
-    if provider.lower() not in PROVIDERS:
+    if provider.lower() not in PROVIDERS and not has_plugin(PROVIDERS_GROUP, provider.lower()):
         return f"unknown model provider {provider!r} in {spec!r}{FIX}{_SPEC_FIX}"
     if provider.lower() in ("openai", "anthropic") and not rest.strip():
         return f"{provider!r} needs a model name{FIX}write {provider.lower()}:NAME"
@@ -173,6 +176,9 @@ class Task(BaseModel):
     gates: list[GateSpec] = Field(default_factory=list)
     tracking: Literal["auto", "mlflow", "none"] = Field(
         "auto", description="auto: MLflow when installed; none: only honed's own run store")
+    optimizer: OptimizerConfig | None = Field(
+        None, description="the default optimizer of `honed optimize`: a name, or {name: NAME, "
+        "PARAM: VALUE, ...}; `honed optimizers` lists them with their parameters")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str | None = PrivateAttr(default=None)
 

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from honed.errors import ConfigError
-from honed.task.eval_specs import EVAL_TYPES
+from honed.plugins import EVALS_GROUP, plugin_entries
+from honed.task.eval_specs import EVAL_TYPES, PLUGIN_TAG
 from honed.task.task import FIX, Task
 
 _SMART_UNION_TAGS = {"str", "list[dict[str,any]]", "dict[str,any]"}
@@ -43,7 +44,7 @@ def validation_error(exc: ValidationError, source: str, doc: Any = None,
 def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """``loc`` without the union tags pydantic inserts (eval types, smart-union branches)."""
     return tuple(p for p in loc if not (isinstance(p, str) and (
-        p in EVAL_TYPES or p in _SMART_UNION_TAGS)))
+        p in EVAL_TYPES or p == PLUGIN_TAG or p in _SMART_UNION_TAGS)))
 
 
 def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str | None, tuple[Any, ...]]:
@@ -63,9 +64,11 @@ def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str | None, tuple
 
 
 def _eval_types_fix(found: Any) -> str:
-    close = difflib.get_close_matches(str(found), EVAL_TYPES, n=1) if found else []
+    kinds = [*EVAL_TYPES, *(e.name for e in plugin_entries(EVALS_GROUP)
+                            if e.name not in EVAL_TYPES)]
+    close = difflib.get_close_matches(str(found), kinds, n=1) if found else []
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}use one of: {', '.join(EVAL_TYPES)}"
+    return f"{hint}use one of: {', '.join(kinds)}"
 
 
 def _unknown_field(loc: tuple[Any, ...], root: type[BaseModel],

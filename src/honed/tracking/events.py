@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from honed.types import Candidate
+
 
 @dataclass(frozen=True)
 class Event:
@@ -84,6 +86,16 @@ class CandidateEvaluated(Event):
     calls: int
     cost_usd: float
     note: str = ""
+    phase: str = ""
+
+
+@dataclass(frozen=True)
+class CandidateProposed(Event):
+    """A candidate an optimizer is about to evaluate for the first time in this run."""
+
+    candidate: Candidate
+    parent: str | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,18 +110,21 @@ class Callback(Protocol):
 
 
 class Emitter:
-    """Fans events out to callbacks. A failing callback never breaks a run."""
+    """Fans events out to callbacks. A failing callback never breaks a run, unless it was
+    added as ``required`` (the run store: a run whose steps cannot be recorded must stop)."""
 
     def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
-        self._callbacks = list(callbacks)
+        self._callbacks: list[tuple[Callback, bool]] = [(c, False) for c in callbacks]
         self.callback_errors = 0
 
-    def add(self, callback: Callback) -> None:
-        self._callbacks.append(callback)
+    def add(self, callback: Callback, *, required: bool = False) -> None:
+        self._callbacks.append((callback, required))
 
     def emit(self, event: Event) -> None:
-        for callback in self._callbacks:
+        for callback, required in self._callbacks:
             try:
                 callback(event)
             except Exception:
+                if required:
+                    raise
                 self.callback_errors += 1

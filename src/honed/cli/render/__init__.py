@@ -23,6 +23,14 @@ def json_out(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def line(text: str) -> None:
+    """One line on stdout, flushed at once (a parent process may be waiting for it); styles
+    only on a terminal."""
+    import typer
+
+    typer.echo(text)
+
+
 def interactive() -> bool:
     return sys.stderr.isatty()
 

@@ -73,10 +73,10 @@ async def _serve(ctx: SearchContext, reserve: int) -> AsyncIterator[
             return None
         return min(quota.left, remaining - reserve)
 
-    engine = ctx.engine
-    async with ModelServer(engine.client, output=engine.output_spec(), quota=quota,
+    service = ctx.service
+    async with ModelServer(service.task_model, output=service.output_spec, quota=quota,
                            sample_seed=ctx.seed) as task_server, \
-            ModelServer(ctx.reflection or engine.client, quota=quota,
+            ModelServer(service.proposer_model or service.task_model, quota=quota,
                         sample_seed=ctx.seed) as prompt_server:
         yield (task_server, prompt_server), allowance
 
@@ -126,7 +126,7 @@ class _DspyOptimizer:
         spec, signature = build_spec(dspy, ctx.task, seed)
         train, val = ctx.examples("train"), ctx.examples("val")
         adapter_cls, program_cls, _ = _dspy_classes()
-        runtime = _Runtime(spec, asyncio.get_running_loop(), ctx.engine.scorers,
+        runtime = _Runtime(spec, asyncio.get_running_loop(), ctx.service.scorers,
                            {ex.id: ex for ex in train + val}, frozenset(ex.id for ex in val),
                            servers, allowance)
         runtime.adapter = adapter_cls(spec)
@@ -146,9 +146,9 @@ class _DspyOptimizer:
                             **common)
         left = allowance()
         metric = _Metric(runtime, dspy.Prediction if self.feedback_metric else None)
-        client = ctx.engine.client  # a batching model serves DSPy's threads in batches
-        threads = self.num_threads or (MAX_THREADS if client.supports_batch
-                                       else min(MAX_THREADS, max(1, client.concurrency)))
+        model = ctx.service.task_model  # a batching model serves DSPy's threads in batches
+        threads = self.num_threads or (MAX_THREADS if model.supports_batch
+                                       else min(MAX_THREADS, max(1, model.concurrency)))
         setup = _Setup(dspy, runtime, program_cls(runtime, signature, demos),
                        [spec.example(dspy, ex)
                         for ex in random.Random(ctx.seed).sample(train, len(train))],

@@ -3,41 +3,48 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from honed.errors import ConfigError
+from pydantic import Field
+
 from honed.optimizers.dspy_backend.base import _DspyOptimizer, _Setup
+from honed.optimizers.params import OptimizerParams
+
+Auto = Literal["light", "medium", "heavy"]
+AUTO_HELP = "DSPy's preset: light, medium or heavy; default: sized to the budget"
 
 
-def _check_auto(owner: str, auto: str | None) -> None:
-    if auto not in (None, "light", "medium", "heavy"):
-        raise ConfigError(f"{owner}: unknown auto {auto!r}", field="auto",
-                          fix="use light, medium or heavy")
+class _DspyParams(OptimizerParams):
+    """The parameters every DSPy optimizer takes (its behaviour is ``_DspyOptimizer``'s)."""
+
+    needs_demo_target: ClassVar[bool] = True
+    num_threads: int | None = Field(None, ge=1, description="DSPy's worker threads; default: "
+                                    "the engine's concurrency")
 
 
-class DspyMipro(_DspyOptimizer):
+class DspyMipro(_DspyParams, _DspyOptimizer):
     """DSPy MIPROv2: bootstrapped demo sets x proposed instructions, searched with Optuna TPE.
 
     With a call budget, ``num_candidates`` and ``num_trials`` are sized to fit it (``auto``
     overrides); without one, ``auto="light"``.
     """
 
-    name = "dspy:mipro"
-    needs_optuna = True
+    name: ClassVar[str] = "dspy:mipro"
+    needs_optuna: ClassVar[bool] = True
+    auto: Auto | None = Field(None, description=AUTO_HELP)
+    num_candidates: int | None = Field(None, ge=1, description="instruction and demo-set "
+                                       "candidates; default: sized to the budget")
+    num_trials: int | None = Field(None, ge=1, description="optimization trials; default: "
+                                   "sized to the budget")
+    max_bootstrapped_demos: int = Field(4, ge=0, description="bootstrapped demos per set")
+    max_labeled_demos: int = Field(4, ge=0, description="labeled demos per set")
+    minibatch_size: int = Field(35, ge=1, description="val examples per trial")
+    data_aware: bool = Field(True, description="show the proposer a summary of the data")
 
-    def __init__(self, *, auto: str | None = None, num_candidates: int | None = None,
-                 num_trials: int | None = None, max_bootstrapped_demos: int = 4,
-                 max_labeled_demos: int = 4, minibatch_size: int = 35,
-                 data_aware: bool = True, num_threads: int | None = None) -> None:
-        super().__init__(num_threads=num_threads)
-        _check_auto(self.name, auto)
-        if auto and (num_candidates or num_trials):
-            raise ConfigError("dspy:mipro: give auto or num_candidates/num_trials, not both",
-                              field="auto")
-        self.auto, self.num_candidates, self.num_trials = auto, num_candidates, num_trials
-        self.max_bootstrapped_demos, self.max_labeled_demos = (max_bootstrapped_demos,
-                                                               max_labeled_demos)
-        self.minibatch_size, self.data_aware = minibatch_size, data_aware
+    def problem(self) -> str | None:
+        if self.auto and (self.num_candidates or self.num_trials):
+            return "give auto or num_candidates/num_trials, not both"
+        return None
 
     def plan(self, budget: int | None, n_train: int, n_val: int, cpe: int) -> tuple[int, int]:
         """(num_candidates, num_trials): the ones given, else the most whose estimated calls
@@ -82,25 +89,30 @@ class DspyMipro(_DspyOptimizer):
         return program, plan
 
 
-class DspyGepa(_DspyOptimizer):
+class DspyGepa(_DspyParams, _DspyOptimizer):
     """DSPy GEPA: reflective instruction evolution on honed's eval feedback, Pareto selection.
 
     ``max_metric_calls`` comes from the budget (about 6/7 of it: the rest pays for reflection);
     a stop callback ends GEPA before an iteration the remaining budget could not finish.
     """
 
-    name = "dspy:gepa"
-    feedback_metric = True
+    name: ClassVar[str] = "dspy:gepa"
+    feedback_metric: ClassVar[bool] = True
+    auto: Auto | None = Field(None, description=AUTO_HELP)
+    max_metric_calls: int | None = Field(None, ge=1, description="metric calls GEPA may make; "
+                                         "default: about 6/7 of the budget")
+    reflection_minibatch_size: int = Field(3, ge=1, description="train examples each "
+                                           "reflection sees")
+    use_merge: bool = Field(True, description="merge candidates from two lineages")
 
-    def __init__(self, *, auto: str | None = None, max_metric_calls: int | None = None,
-                 reflection_minibatch_size: int = 3, use_merge: bool = True,
-                 num_threads: int | None = None) -> None:
-        super().__init__(num_threads=num_threads)
-        _check_auto(self.name, auto)
-        if auto and max_metric_calls:
-            raise ConfigError("dspy:gepa: give auto or max_metric_calls, not both", field="auto")
-        self.auto, self.max_metric_calls = auto, max_metric_calls
-        self.minibatch, self.use_merge = reflection_minibatch_size, use_merge
+    def problem(self) -> str | None:
+        if self.auto and self.max_metric_calls:
+            return "give auto or max_metric_calls, not both"
+        return None
+
+    @property
+    def minibatch(self) -> int:
+        return self.reflection_minibatch_size
 
     def compile(self, s: _Setup) -> tuple[Any, str]:
         cpe, n_val = s.calls_per_example, len(s.valset)
@@ -123,7 +135,7 @@ class DspyGepa(_DspyOptimizer):
         return program, ", ".join(f"{k}={v}" for k, v in budget.items())
 
 
-class DspyBootstrapRS(_DspyOptimizer):
+class DspyBootstrapRS(_DspyParams, _DspyOptimizer):
     """DSPy BootstrapFewShotWithRandomSearch: bootstrapped demo sets, the best on val wins.
 
     ``num_candidate_programs`` (besides zero-shot, labeled-only and unshuffled) fits the budget:
@@ -132,15 +144,12 @@ class DspyBootstrapRS(_DspyOptimizer):
     run's seed.
     """
 
-    name = "dspy:bootstrap-rs"
-
-    def __init__(self, *, num_candidate_programs: int | None = None,
-                 max_bootstrapped_demos: int = 4, max_labeled_demos: int = 4,
-                 num_threads: int | None = None) -> None:
-        super().__init__(num_threads=num_threads)
-        self.num_candidate_programs = num_candidate_programs
-        self.max_bootstrapped_demos, self.max_labeled_demos = (max_bootstrapped_demos,
-                                                               max_labeled_demos)
+    name: ClassVar[str] = "dspy:bootstrap-rs"
+    num_candidate_programs: int | None = Field(None, ge=0, description="candidate programs "
+                                               "besides the three baselines; default: sized "
+                                               "to the budget (16 at most)")
+    max_bootstrapped_demos: int = Field(4, ge=0, description="bootstrapped demos per program")
+    max_labeled_demos: int = Field(4, ge=0, description="labeled demos per program")
 
     def plan(self, budget: int | None, n_train: int, n_val: int, cpe: int) -> int:
         if self.num_candidate_programs is not None:

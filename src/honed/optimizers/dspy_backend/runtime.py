@@ -49,6 +49,11 @@ _HEADER = re.compile(r"^\s*\[\[ ## \w+ ## \]\].*$", re.MULTILINE)
 
 @functools.cache
 def _dspy_classes() -> tuple[type, type, type]:
+    """``(HonedAdapter, HonedProgram, LenientChatAdapter)``, built once DSPy is imported."""
+    return _honed_adapter(), _honed_program(), _lenient_chat_adapter()
+
+
+def _lenient_chat_adapter() -> type:
     dspy = load_dspy()
     from dspy.utils.exceptions import AdapterParseError
 
@@ -72,6 +77,12 @@ def _dspy_classes() -> tuple[type, type, type]:
                 parsed[missing[0]] = preamble or _HEADER.sub("", completion).strip()
                 return parsed
 
+    return LenientChatAdapter
+
+
+def _honed_adapter() -> type:
+    dspy = load_dspy()
+
     class HonedAdapter(dspy.Adapter):
         """Renders honed's messages; the whole reply is the output field."""
 
@@ -93,6 +104,12 @@ def _dspy_classes() -> tuple[type, type, type]:
 
         def __deepcopy__(self, memo: dict[int, Any]) -> HonedAdapter:
             return self
+
+    return HonedAdapter
+
+
+def _honed_program() -> type:
+    dspy = load_dspy()
 
     class HonedProgram(dspy.Module):
         def __init__(self, runtime: _Runtime, signature: Any, demos: list[Any]) -> None:
@@ -116,7 +133,7 @@ def _dspy_classes() -> tuple[type, type, type]:
                 rt.spec.messages(instructions, demos, inputs)))
             return prediction
 
-    return HonedAdapter, HonedProgram, LenientChatAdapter
+    return HonedProgram
 
 
 @dataclass(eq=False)

@@ -11,6 +11,7 @@ later).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -117,8 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         drained = drain(args.home)
         result.receipts += drained.receipts
         result.errors += drained.errors
+    logging.basicConfig(format="%(message)s")  # this process's stderr: the spool's log
     for line in result.errors:
-        print(line, file=sys.stderr)
+        logging.getLogger("honed.tracking").error(line)
     return 1 if result.errors else 0
 
 

@@ -47,6 +47,7 @@ from honed.tracking.mlflow.store import (
     public_uri,
     tracking_uri,
 )
+from honed.tracking.recorder import Trajectory
 
 _STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
            "killed": "KILLED", "stopped": "FINISHED"}
@@ -95,6 +96,7 @@ class MlflowTracker:
         self._saved = 0.0
         self._ended = False
         self._status: str | None = None
+        self.trajectory = Trajectory()  # steps and candidates, from the run's events
 
     # lifecycle ------------------------------------------------------------------------------
     def start(self) -> str:
@@ -179,6 +181,7 @@ class MlflowTracker:
 
     # events -----------------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
+        self.trajectory(event)
         if isinstance(event, CallCompleted):
             self._keep_call(event)
         elif isinstance(event, CandidateEvaluated):
@@ -244,12 +247,11 @@ class MlflowTracker:
         if prompt is not None:
             self._json(dict(prompt), "prompt.json")
 
-    def log_optimization(self, result_dict: Mapping[str, Any],
-                         trajectory: Sequence[Mapping[str, Any]],
-                         candidates: Sequence[Mapping[str, Any]]) -> None:
+    def log_optimization(self, result_dict: Mapping[str, Any]) -> None:
         """Seed/best scores on val and test with CIs, the paired test diff, the best prompt,
-        the trajectory and every candidate."""
-        self._guard(lambda: self._log_optimization(result_dict, trajectory, candidates))
+        and the trajectory and every candidate seen in the run's events."""
+        steps, candidates = self.trajectory.steps, list(self.trajectory.candidates.values())
+        self._guard(lambda: self._log_optimization(result_dict, steps, candidates))
 
     def _log_optimization(self, data: Mapping[str, Any], steps: Sequence[Mapping[str, Any]],
                           candidates: Sequence[Mapping[str, Any]]) -> None:

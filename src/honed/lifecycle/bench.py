@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from honed.optimizers.run import OptimizeOptions, optimize
-from honed.optimizers.session import open_store
+from honed.lifecycle.optimize import OptimizeOptions, open_store, optimize
 from honed.task.task import Task
 from honed.tracking.events import Callback, Message
 
@@ -45,9 +44,10 @@ def curve(home: Path, run_id: str) -> list[tuple[int, float]]:
 async def run_one(task: Task, name: str, seed: int, options: BenchOptions,
                   callbacks: Iterable[Callback]) -> dict[str, Any]:
     home = options.out_dir / "homes" / f"{name.replace(':', '-')}-s{seed}"
-    search = replace(options.base.search, seed=seed, home=home)
-    result = await optimize(task, replace(options.base, optimizer=name, search=search,
-                                          write_output=False), callbacks=callbacks)
+    search = options.base.search.model_copy(update={"seed": seed, "home": home})
+    result = await optimize(task, options.base.model_copy(update={
+        "optimizer": name, "search": search, "write_output": False, "publish": False}),
+        callbacks=callbacks)
     data = result.to_dict()
     data["seed_value"] = seed
     data["curve"] = curve(home, result.run_id)

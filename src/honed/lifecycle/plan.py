@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from honed.optimizers.run import OptimizeOptions, search_limits, test_reserve, validate
+from honed.engine.service import search_limits, test_reserve
+from honed.lifecycle.optimize import OptimizeOptions, validate
+from honed.optimizers.registry import optimizer_class, summary
 from honed.providers.base import count_tokens
 from honed.providers.pricing import cost_usd
 from honed.task.config import load_splits
@@ -12,15 +14,13 @@ from honed.task.render import render_messages
 from honed.task.task import Task
 from honed.types import Usage
 
-SCHEDULES = {
-    "auto": "offline: fewshot -> bayes -> mutate; with a reflection model: reflective -> "
-            "pareto -> bayes",
-    "mutate": "beam search over data-derived prompt mutations",
-    "fewshot": "random search over bootstrapped / stratified demo sets",
-    "bayes": "Optuna TPE over instruction x demo-set candidates",
-    "reflective": "reflection-model rewrites with feedback and memory",
-    "pareto": "GEPA-style Pareto evolution",
-}
+AUTO_SCHEDULE = ("offline: fewshot -> bayes -> mutate; with a reflection model: reflective -> "
+                 "pareto -> bayes")
+
+
+def schedule(name: str) -> str:
+    """What the optimizer does, as ``honed optimizers`` says it (``auto``: its stages)."""
+    return AUTO_SCHEDULE if name == "auto" else summary(optimizer_class(name))
 
 
 def _tokens_per_call(task: Task, train: tuple[Any, ...], max_demos: int) -> tuple[int, int]:
@@ -40,7 +40,7 @@ def plan(task: Task, options: OptimizeOptions) -> dict[str, Any]:
     splits = load_splits(task)
     if not options.resume:
         splits = validate(task, splits, options, None)[0]
-    reserve = test_reserve(task, splits)
+    reserve = test_reserve(task, len(splits.test))
     limits = search_limits(options.search.limits, reserve)
     n_val = len(splits.val)
     low_calls = n_val + reserve // 2
@@ -55,7 +55,7 @@ def plan(task: Task, options: OptimizeOptions) -> dict[str, Any]:
                if high_calls is not None else None)
     return {
         "task": task.name, "optimizer": options.optimizer,
-        "schedule": SCHEDULES.get(options.optimizer, options.optimizer),
+        "schedule": schedule(options.optimizer),
         "model": spec, "reflection_model": options.search.reflection_model,
         "seed": options.search.seed,
         "splits": {"train": len(splits.train), "val": n_val, "test": len(splits.test),

@@ -1,0 +1,289 @@
+"""The evaluation service: the one owner of a run's budget, cache, concurrency and checkpoints.
+
+An optimization asks the service to evaluate candidates; optimizers never see the budget or the
+run store. The service
+
+- **reserves before a call**: an evaluation starts only if the budget covers it whole (its
+  calls, and its tokens and USD at their worst case), so nothing is left half-done; the engine's
+  hard check admits each real request on top of that (see ``engine.budget``);
+- **charges cache hits on the rollout ledger** (``count_cached``) but sends and pays nothing for
+  them, so the same seed follows the same trajectory cold, warm or resumed;
+- **checkpoints** every finished evaluation (``Checkpoints``): a resumed run replays them for
+  free and is charged what the original run was charged;
+- runs in **stages**: ``search`` (train minibatches and val selection, under the limits less what
+  the final test needs) and ``test`` (the full limits). Rollouts are counted per stage
+  (``search`` on train, ``validation`` on val, ``test``) and proposer calls apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from honed.engine.budget import Estimate, Limits
+from honed.engine.client import ModelClient
+from honed.engine.results import ExampleResult
+from honed.engine.runner import Engine, EvalReport
+from honed.errors import BudgetExhausted, ConfigError
+from honed.evals.base import Scorer
+from honed.providers.base import OutputSpec, Request
+from honed.task.task import Task
+from honed.types import Candidate, Example, Message, content_hash
+
+TEST_SPEND_MARGIN = 1.5  # the best prompt may be longer than the seed
+
+
+class Checkpoints(Protocol):
+    """Where finished evaluations are kept for a resume (the run store implements it)."""
+
+    def load(self, key: str) -> Mapping[str, Any] | None: ...
+
+    def save(self, key: str, record: Mapping[str, Any]) -> None: ...
+
+
+class NoCheckpoints:
+    def load(self, key: str) -> Mapping[str, Any] | None:
+        return None
+
+    def save(self, key: str, record: Mapping[str, Any]) -> None:
+        return None
+
+
+def calls_per_example(task: Task) -> int:
+    """Model calls one example costs: the task call and one per LLM judge."""
+    return 1 + sum(1 for s in task.evals if s.type == "llm_judge")
+
+
+def test_reserve(task: Task, n_test: int) -> int:
+    """Calls the final test needs: the seed and the best on every test example."""
+    return 2 * n_test * calls_per_example(task)
+
+
+def search_limits(limits: Limits, reserve: int) -> Limits:
+    """The limits of the search stage: ``max_calls`` less the test's ``reserve``."""
+    if limits.max_calls is None:
+        return limits
+    left = limits.max_calls - reserve
+    if left <= 0:
+        raise ConfigError(f"--max-calls {limits.max_calls} leaves nothing for the search: the "
+                          f"final test evaluation alone needs {reserve} calls",
+                          field="--max-calls", fix=f"use more than {reserve}")
+    return replace(limits, max_calls=left)
+
+
+def spend_reserve(limits: Limits, seed_val: Sequence[ExampleResult], n_test: int,
+                  per_example: int) -> Limits:
+    """Search limits with the final test's tokens and USD set aside, estimated from the seed's
+    val evaluation (the test evaluates the seed and the best: twice the seed's cost, with a
+    margin for a longer best prompt)."""
+    if limits.max_tokens is None and limits.max_usd is None:
+        return limits
+    calls = max(1, len(seed_val)) * per_example
+    scale = TEST_SPEND_MARGIN * 2 * n_test * per_example / calls
+    tokens = sum(r.input_tokens + r.output_tokens for r in seed_val) * scale
+    usd = sum(r.cost_usd for r in seed_val) * scale
+    return replace(limits,
+                   max_tokens=None if limits.max_tokens is None
+                   else max(0, int(limits.max_tokens - tokens)),
+                   max_usd=None if limits.max_usd is None else max(0.0, limits.max_usd - usd))
+
+
+class StageExhausted(BudgetExhausted):
+    """A stage of a schedule used up its share; the run as a whole may go on."""
+
+
+_STAGE_OF_SPLIT = {"train": "search", "val": "validation", "test": "test"}
+
+
+class EvalService:
+    """Evaluate candidates on examples within one budget (see the module docstring)."""
+
+    def __init__(self, engine: Engine, *, proposer: ModelClient | None = None,
+                 checkpoints: Checkpoints | None = None, seed: int = 0) -> None:
+        self._engine = engine
+        self._proposer = proposer
+        self._checkpoints = checkpoints or NoCheckpoints()
+        self._seed = seed
+        self._cap_until: int | None = None  # rollouts at which a capped share ends
+        self._charged: set[str] = set()
+        self._proposals = 0  # proposals asked for (their seeds derive from it)
+        self._proposer_calls = 0
+        self.stage_rollouts: Counter[str] = Counter()
+        engine.budget.count_cached = True
+
+    # what optimizers may read --------------------------------------------------------------
+    @property
+    def task(self) -> Task:
+        return self._engine.task
+
+    @property
+    def rollouts(self) -> int:
+        return self._engine.budget.rollouts
+
+    @property
+    def cost_usd(self) -> float:
+        return self._engine.budget.cost_usd
+
+    @property
+    def demos(self) -> Mapping[str, Example]:
+        """Every row a demo id may name (train, the task's inline demos, a version's rows)."""
+        return self._engine.demos
+
+    @property
+    def scorers(self) -> Sequence[Scorer]:
+        return self._engine.scorers
+
+    @property
+    def output_spec(self) -> OutputSpec:
+        return self._engine.output_spec()
+
+    @property
+    def task_model(self) -> ModelClient:
+        """The task model behind this budget and cache (for an outside optimizer's calls)."""
+        return self._engine.client
+
+    @property
+    def proposer_model(self) -> ModelClient | None:
+        return self._proposer
+
+    @property
+    def proposer_calls(self) -> int:
+        return self._proposer_calls
+
+    def request(self, candidate: Candidate, example: Example) -> Request:
+        return self._engine.request(candidate, example)
+
+    def calls_per_example(self) -> int:
+        return calls_per_example(self.task)
+
+    # stages --------------------------------------------------------------------------------
+    def set_limits(self, limits: Limits) -> None:
+        """The limits of the stage that starts (see ``search_limits`` and ``spend_reserve``)."""
+        self._engine.budget.limits = limits
+
+    def remaining(self) -> int | None:
+        """Rollouts left (the tighter of the stage's limits and a capped share)."""
+        left = self._engine.budget.remaining_calls()
+        if self._cap_until is not None:
+            capped = max(0, self._cap_until - self.rollouts)
+            left = capped if left is None else min(left, capped)
+        return left
+
+    def can_afford(self, n: int) -> bool:
+        left = self.remaining()
+        return left is None or left >= n
+
+    def cap(self, share: float | None) -> None:
+        """Cap what follows at ``share`` of the rollouts left (None lifts the cap)."""
+        left = self._engine.budget.remaining_calls()
+        self._cap_until = (None if share is None or left is None
+                           else self.rollouts + int(left * share))
+
+    # evaluation ----------------------------------------------------------------------------
+    async def evaluate(self, candidate: Candidate, examples: Sequence[Example],
+                       split: str) -> tuple[ExampleResult, ...]:
+        """Score ``candidate`` on ``examples`` (checkpointed per run). Raises BudgetExhausted
+        before starting if the budget cannot cover the whole evaluation."""
+        key = content_hash([candidate.id, split, [ex.id for ex in examples]], 24)
+        stored = self._checkpoints.load(key)
+        if stored is not None:
+            if key not in self._charged:  # a resumed run pays what the original run paid
+                self._replay(stored, split)
+            self._charged.add(key)
+            return tuple(ExampleResult.from_dict(r) for r in stored["results"])
+        self._ensure(candidate, examples)
+        budget = self._engine.budget
+        before, charged = self.rollouts, _ledger(budget.charged)
+        report = await self._engine.evaluate(candidate, examples, label=split)
+        if report.stopped:
+            raise BudgetExhausted(report.stopped, "during an evaluation")
+        rollouts = self.rollouts - before
+        self.stage_rollouts[_STAGE_OF_SPLIT.get(split, split)] += rollouts
+        spent = [now - then for now, then in zip(_ledger(budget.charged), charged, strict=True)]
+        self._checkpoints.save(key, {
+            "candidate_id": candidate.id, "split": split, "n": report.summary.n,
+            "score": report.summary.score, "summary": {**report.summary.to_dict(),
+                                                      "charged": spent},
+            "results": [r.to_dict() for r in report.results], "rollouts": rollouts})
+        self._charged.add(key)
+        return report.results
+
+    async def measure(self, candidate: Candidate, examples: Sequence[Example],
+                      label: str) -> EvalReport:
+        """An evaluation outside the search (the final test): not checkpointed, counted under
+        the ``test`` stage."""
+        before = self.rollouts
+        report = await self._engine.evaluate(candidate, examples, label=label)
+        self.stage_rollouts["test"] += self.rollouts - before
+        return report
+
+    def _ensure(self, candidate: Candidate, examples: Sequence[Example]) -> None:
+        """Refuse an evaluation the budget cannot cover whole, before it starts."""
+        budget = self._engine.budget
+        n = len(examples) * self.calls_per_example()
+        if not self.can_afford(n):
+            reason = budget.exhausted() or "max_calls"
+            capped = self._cap_until is not None and self._cap_until - self.rollouts < n
+            raise (StageExhausted if capped else BudgetExhausted)(reason, f"needs {n} calls")
+        worst = self._worst_case(candidate, examples)
+        reason = budget.fits(worst)
+        if reason:
+            raise BudgetExhausted(reason, f"the evaluation could take {worst.tokens} tokens")
+
+    def _worst_case(self, candidate: Candidate, examples: Sequence[Example]) -> Estimate:
+        """Every call of an evaluation at its worst case (judges priced like the task call).
+        Checked against the rollout ledger, this stops a token- or USD-limited search at the
+        same point cold, warm or resumed, and before the engine's hard check could cut an
+        evaluation short."""
+        limits = self._engine.budget.limits
+        if not (limits.max_tokens or limits.max_usd):
+            return Estimate()
+        client = self._engine.client
+        per = [client.estimate(self.request(candidate, ex)) for ex in examples]
+        k = self.calls_per_example()
+        return Estimate(k * sum(e.tokens for e in per), k * sum(e.usd for e in per))
+
+    def _replay(self, stored: Mapping[str, Any], split: str) -> None:
+        """Charge a checkpointed evaluation's rollouts, tokens and cost as the original run
+        did, so a resumed run's budget stands where the original's stood."""
+        budget = self._engine.budget
+        budget.rollouts += int(stored["rollouts"])
+        self.stage_rollouts[_STAGE_OF_SPLIT.get(split, split)] += int(stored["rollouts"])
+        charged = stored["summary"].get("charged")
+        if charged:
+            budget.charged.add(int(charged[0]), int(charged[1]), float(charged[2]))
+
+    # the proposer --------------------------------------------------------------------------
+    async def propose(self, messages: Sequence[Message], *, temperature: float = 0.7,
+                      max_tokens: int = 2048) -> str:
+        """Ask the proposer (reflection) model. Seeds are derived from the run seed, so answers
+        are cached and a resumed run gets the same proposals."""
+        if self._proposer is None:
+            raise ConfigError("this optimizer needs a reflection model",
+                              field="--reflection-model",
+                              fix="pass --reflection-model SPEC (e.g. openai:gpt-4.1-mini)")
+        self._proposals += 1
+        request = Request(tuple(messages), temperature, max_tokens,
+                          seed=self._seed * 100_003 + self._proposals)
+        reason = self._engine.budget.fits(self._proposer.estimate(request))
+        if reason:  # decided on the rollout ledger, so cold, warm and resumed runs agree
+            raise BudgetExhausted(reason, "no room for a reflection call at its worst case")
+        completion = await self._proposer.complete(request)
+        self._proposer_calls += 1
+        return completion.text
+
+    # reporting -----------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        budget, stats = self._engine.budget, self._engine.client.stats
+        return {"calls": budget.calls, "requests": budget.requests, "rollouts": budget.rollouts,
+                "stages": dict(self.stage_rollouts), "proposer_calls": self._proposer_calls,
+                "cache_hits": stats.cache_hits, "retries": stats.retries,
+                "retry_reasons": dict(stats.retry_reasons), "failed_calls": stats.failures,
+                "charged_tokens": budget.charged.tokens, "input_tokens": budget.input_tokens,
+                "output_tokens": budget.output_tokens, "cost_usd": budget.cost_usd}
+
+
+def _ledger(ledger: Any) -> tuple[int, int, float]:
+    return (ledger.input_tokens, ledger.output_tokens, ledger.cost_usd)
