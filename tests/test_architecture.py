@@ -36,6 +36,8 @@ ROOT = "honed"
 # - testing is a stdlib-only seam (block_network) that process entry points call at start-up
 #   (the CLI, the MLflow flush child); it must stay importable from anywhere, so it sits at the
 #   bottom and may import nothing above types/errors.
+# - stats (bootstrap CIs and paired tests) is pure functions over numbers: it imports numpy, scipy
+#   and the standard library only, so every layer may use it.
 # - providers and evals share a rank: a judge scorer takes a model (evals -> providers.base).
 # - tracking sits beside engine: engine, optimizers and lifecycle import it and it imports none
 #   of them, so it ranks just below engine.
@@ -47,6 +49,7 @@ LAYERS = {
     "honed.errors": 0,
     "honed.testing": 0,
     "honed.plugins": 0,
+    "honed.stats": 0,
     "honed.task": 1,
     "honed.providers": 2,
     "honed.evals": 2,

@@ -1,4 +1,5 @@
-"""Per-example results and aggregates: mean, 95% bootstrap CI, nearest-rank percentiles."""
+"""Per-example results and aggregates: mean, 95% bootstrap CI (``honed.stats``), nearest-rank
+percentiles."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from honed.evals.base import EvalResult
-
-CI_RESAMPLES = 2000
+from honed.stats.bootstrap import CI_RESAMPLES as CI_RESAMPLES
+from honed.stats.bootstrap import bootstrap_ci
+from honed.stats.bootstrap import paired_diff as paired_diff
 
 
 @dataclass(frozen=True)
@@ -57,31 +59,6 @@ class ExampleResult:
         evals = {k: EvalResult(v["score"], v["passed"], v.get("feedback", ""),
                                v.get("labels", {})) for k, v in data.get("evals", {}).items()}
         return cls(**{**data, "evals": evals})
-
-
-def bootstrap_ci(values: Sequence[float], *, seed: int = 0,
-                 resamples: int = CI_RESAMPLES) -> tuple[float, float]:
-    """Percentile bootstrap 95% CI of the mean (deterministic for a given seed)."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return (0.0, 0.0)
-    if arr.size == 1 or np.all(arr == arr[0]):
-        return (float(arr[0]), float(arr[0]))
-    from scipy.stats import bootstrap
-
-    res = bootstrap((arr,), np.mean, n_resamples=resamples, confidence_level=0.95,
-                    method="percentile", rng=np.random.default_rng(seed), vectorized=True)
-    return (float(res.confidence_interval.low), float(res.confidence_interval.high))
-
-
-def paired_diff(a: Mapping[str, float], b: Mapping[str, float], *,
-                seed: int = 0) -> tuple[float, tuple[float, float], int]:
-    """Mean of b - a over the examples both scored, its bootstrap CI and n."""
-    common = sorted(set(a) & set(b))
-    diffs = [b[k] - a[k] for k in common]
-    if not diffs:
-        return (0.0, (0.0, 0.0), 0)
-    return (float(np.mean(diffs)), bootstrap_ci(diffs, seed=seed), len(diffs))
 
 
 def nearest_rank(values: Sequence[float], q: float) -> float:

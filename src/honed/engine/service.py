@@ -104,12 +104,12 @@ class EvalService:
                  checkpoints: Checkpoints | None = None, seed: int = 0) -> None:
         self._engine = engine
         self._proposer = proposer
+        self._stand_in: ModelClient | None = None  # the task model, asked for proposals
         self._checkpoints = checkpoints or NoCheckpoints()
         self._seed = seed
         self._cap_until: int | None = None  # rollouts at which a capped share ends
         self._charged: set[str] = set()
         self._proposals = 0  # proposals asked for (their seeds derive from it)
-        self._proposer_calls = 0
         self.stage_rollouts: Counter[str] = Counter()
         engine.budget.count_cached = True
 
@@ -149,8 +149,24 @@ class EvalService:
         return self._proposer
 
     @property
+    def proposal_model(self) -> ModelClient:
+        """The model an outside optimizer asks for proposals: the proposer, else the task
+        model through a client of its own, so those calls are counted as proposer calls (on
+        the same budget and cache)."""
+        if self._proposer is not None:
+            return self._proposer
+        if self._stand_in is None:
+            task = self._engine.client
+            self._stand_in = ModelClient(task.model, task.budget, cache=task.cache,
+                                         retry=task.retry, concurrency=task.concurrency,
+                                         price=task.price)
+        return self._stand_in
+
+    @property
     def proposer_calls(self) -> int:
-        return self._proposer_calls
+        """Calls made for proposals (by ``propose`` or through ``proposal_model``)."""
+        clients = [c for c in (self._proposer, self._stand_in) if c is not None]
+        return sum(c.stats.calls for c in clients)
 
     def request(self, candidate: Candidate, example: Example) -> Request:
         return self._engine.request(candidate, example)
@@ -271,16 +287,20 @@ class EvalService:
         if reason:  # decided on the rollout ledger, so cold, warm and resumed runs agree
             raise BudgetExhausted(reason, "no room for a reflection call at its worst case")
         completion = await self._proposer.complete(request)
-        self._proposer_calls += 1
         return completion.text
 
     # reporting -----------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        budget, stats = self._engine.budget, self._engine.client.stats
+        budget = self._engine.budget
+        clients = [c for c in (self._engine.client, self._proposer, self._stand_in)
+                   if c is not None]
+        stats = [c.stats for c in dict.fromkeys(clients)]
         return {"calls": budget.calls, "requests": budget.requests, "rollouts": budget.rollouts,
-                "stages": dict(self.stage_rollouts), "proposer_calls": self._proposer_calls,
-                "cache_hits": stats.cache_hits, "retries": stats.retries,
-                "retry_reasons": dict(stats.retry_reasons), "failed_calls": stats.failures,
+                "stages": dict(self.stage_rollouts), "proposer_calls": self.proposer_calls,
+                "cache_hits": sum(s.cache_hits for s in stats),
+                "retries": sum(s.retries for s in stats),
+                "retry_reasons": dict(sum((s.retry_reasons for s in stats), Counter())),
+                "failed_calls": sum(s.failures for s in stats),
                 "charged_tokens": budget.charged.tokens, "input_tokens": budget.input_tokens,
                 "output_tokens": budget.output_tokens, "cost_usd": budget.cost_usd}
 

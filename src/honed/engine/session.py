@@ -136,4 +136,4 @@ def _proposer_client(task: Task, task_client: ModelClient, cfg: ModelConfig | No
     cfg = cfg or ModelConfig(spec="fake")
     model = model or build(cfg, task)
     return ModelClient(model, task_client.budget, cache=task_client.cache,
-                       retry=RetryPolicy(cfg.max_retries), stats=task_client.stats)
+                       retry=RetryPolicy(cfg.max_retries))  # its own stats: proposer calls

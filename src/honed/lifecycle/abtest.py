@@ -1,6 +1,6 @@
 """Offline A/B tests: two prompts on the same examples, paired statistics, an honest verdict.
 
-The statistics are pure functions over per-example results (unit-testable on constructed data):
+The statistics are pure functions (``honed.stats``) over per-example results:
 
 - paired difference of scores (B - A) with a 95% bootstrap CI;
 - exact McNemar test on pass/fail (binomial test on the discordant pairs);
@@ -13,100 +13,26 @@ Examples that errored for either prompt are left out of the pairing and counted 
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-import numpy as np
-
 from honed.engine.evaluate import evaluate_task
-from honed.engine.results import ExampleResult, paired_diff, summarize
+from honed.engine.results import ExampleResult, summarize
 from honed.engine.session import EngineOptions
 from honed.errors import ConfigError
 from honed.lifecycle.registry import PromptRegistry
 from honed.lifecycle.specs import Resolved, kind_of, resolve_spec
+from honed.stats.bootstrap import paired_diff
+from honed.stats.paired import TITLES, SigTest, mcnemar_exact, paired_ttest, wilcoxon_signed_rank
 from honed.task.task import Task
 from honed.tracking.store import RunStore
 from honed.types import Candidate
 
 TestKind = Literal["auto", "mcnemar", "ttest", "wilcoxon"]
 TESTS = ("auto", "mcnemar", "ttest", "wilcoxon")
-TEST_TITLES = {"mcnemar": "exact McNemar", "ttest": "paired t-test",
-               "wilcoxon": "Wilcoxon signed-rank"}
+TEST_TITLES = {name: TITLES[name] for name in ("mcnemar", "ttest", "wilcoxon")}
 NO_DIFFERENCE = "no significant difference"
-
-
-@dataclass(frozen=True)
-class SigTest:
-    name: str
-    statistic: float
-    p_value: float
-    n: int  # pairs the test used (McNemar: discordant pairs; Wilcoxon: non-zero differences)
-    detail: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "title": TEST_TITLES[self.name],
-                "statistic": self.statistic, "p_value": self.p_value, "n": self.n,
-                **self.detail}
-
-
-def mcnemar_exact(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> SigTest:
-    """Exact McNemar: under H0 the discordant pairs split 50/50 (two-sided binomial test)."""
-    a_only = sum(1 for a, b in zip(a_pass, b_pass, strict=True) if a and not b)
-    b_only = sum(1 for a, b in zip(a_pass, b_pass, strict=True) if b and not a)
-    n = a_only + b_only
-    detail = {"a_only": a_only, "b_only": b_only}
-    if n == 0:
-        return SigTest("mcnemar", 0.0, 1.0, 0, detail)
-    from scipy.stats import binomtest
-
-    p = float(binomtest(b_only, n, 0.5).pvalue)
-    return SigTest("mcnemar", float(min(a_only, b_only)), min(p, 1.0), n, detail)
-
-
-def _diffs(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
-    if len(a) != len(b):
-        raise ValueError("paired samples must have the same length")
-    # rounded so that float noise (0.62 - 0.5 vs 0.12) does not break ties between ranks
-    return np.round(np.asarray(b, dtype=float) - np.asarray(a, dtype=float), 12)
-
-
-def paired_ttest(a: Sequence[float], b: Sequence[float]) -> SigTest:
-    """Two-sided paired t-test of B - A. Identical samples: p = 1; a constant non-zero
-    difference: p = 0."""
-    d = _diffs(a, b)
-    if d.size < 2 or np.allclose(d, 0):
-        return SigTest("ttest", 0.0, 1.0, int(d.size))
-    if np.allclose(d, d[0]):
-        return SigTest("ttest", math.copysign(math.inf, d[0]), 0.0, int(d.size))
-    from scipy.stats import ttest_rel
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = ttest_rel(np.asarray(b, dtype=float), np.asarray(a, dtype=float))
-    return SigTest("ttest", float(res.statistic), _p(res.pvalue), int(d.size))
-
-
-def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float]) -> SigTest:
-    """Two-sided Wilcoxon signed-rank test of B - A (zero differences dropped)."""
-    d = _diffs(a, b)
-    nonzero = int(np.count_nonzero(~np.isclose(d, 0)))
-    if nonzero == 0:
-        return SigTest("wilcoxon", 0.0, 1.0, 0)
-    from scipy.stats import wilcoxon
-
-    d = np.where(np.isclose(d, 0), 0.0, d)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = wilcoxon(d, zero_method="wilcox")
-    return SigTest("wilcoxon", float(res.statistic), _p(res.pvalue), nonzero)
-
-
-def _p(value: Any) -> float:
-    p = float(value)
-    return 1.0 if math.isnan(p) else min(max(p, 0.0), 1.0)
 
 
 def is_binary(*samples: Sequence[float]) -> bool:

@@ -34,6 +34,8 @@ BUILTIN = {
     "dspy:mipro": "honed.optimizers.dspy_backend:DspyMipro",
     "dspy:gepa": "honed.optimizers.dspy_backend:DspyGepa",
     "dspy:bootstrap-rs": "honed.optimizers.dspy_backend:DspyBootstrapRS",
+    "gepa": "honed.optimizers.gepa_backend:GepaSearch",
+    "mlflow": "honed.optimizers.mlflow_backend:MlflowSearch",
 }
 OPTIMIZERS = Registry(OPTIMIZERS_GROUP, "optimizer", BUILTIN, field="optimizer")
 TRAITS = ("needs_reflection", "needs_demo_target")

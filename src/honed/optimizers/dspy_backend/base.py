@@ -76,7 +76,7 @@ async def _serve(ctx: SearchContext, reserve: int) -> AsyncIterator[
     service = ctx.service
     async with ModelServer(service.task_model, output=service.output_spec, quota=quota,
                            sample_seed=ctx.seed) as task_server, \
-            ModelServer(service.proposer_model or service.task_model, quota=quota,
+            ModelServer(service.proposal_model, quota=quota,
                         sample_seed=ctx.seed) as prompt_server:
         yield (task_server, prompt_server), allowance
 
