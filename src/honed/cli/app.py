@@ -12,11 +12,14 @@ from honed.cli import (
     doctor_cmd,
     eval_cmd,
     init_cmd,
+    keys_cmd,
     lifecycle_cmd,
+    log_cmd,
     misc,
     optimize_cmd,
     optimizers_cmd,
     registry_cmd,
+    serve_cmd,
 )
 
 app = typer.Typer(
@@ -72,6 +75,13 @@ app.command("init")(init_cmd.init_command)
 app.command("schema")(misc.schema_command)
 app.command("version")(misc.version_command)
 app.command("doctor")(doctor_cmd.doctor_command)
+app.command("serve")(serve_cmd.serve_command)
+keys = typer.Typer(help="API keys for `honed serve`: create, list, revoke.", no_args_is_help=True)
+for _name in ("create", "list", "revoke"):
+    keys.command(_name)(getattr(keys_cmd, f"keys_{_name}"))
+app.add_typer(keys, name="keys")
+app.command("log")(log_cmd.log_command)
+app.command("harvest")(log_cmd.harvest_command)
 
 
 def main(argv: list[str] | None = None) -> int:

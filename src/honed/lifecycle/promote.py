@@ -19,6 +19,7 @@ from honed.errors import ConfigError, GateFailed
 from honed.lifecycle.registry import (
     CANDIDATE,
     DEMO_TARGET_TAG,
+    MODEL_TAG,
     PREVIOUS,
     PRODUCTION,
     DemoRows,
@@ -159,7 +160,8 @@ def ensure_registered(registry: PromptRegistry, task: Any, *,
         return registry.get(require_ref(task.prompt.registry, "prompt.registry"))
     return registry.register(task.name, task.seed_candidate(),
                              tags=score_tags({SOURCE_TAG: "seed",
-                                              DEMO_TARGET_TAG: task.target_template()}),
+                                              DEMO_TARGET_TAG: task.target_template(),
+                                              MODEL_TAG: task.model.spec}),
                              demo_rows=demo_rows)
 
 

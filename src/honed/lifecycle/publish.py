@@ -18,7 +18,7 @@ from honed.engine.results import summarize
 from honed.engine.runner import EvalReport
 from honed.errors import ConfigError
 from honed.lifecycle.gates import GateReport, check_report, validate_gates
-from honed.lifecycle.registry import DEMO_TARGET_TAG
+from honed.lifecycle.registry import DEMO_TARGET_TAG, MODEL_TAG
 from honed.lifecycle.tracked import demo_rows, registry_for
 from honed.optimizers.base import Scored
 from honed.optimizers.result import OptimizationResult
@@ -59,7 +59,7 @@ def _scores(task: Task, result: OptimizationResult) -> dict[str, Any]:
             "val_errors": val["errors"], "test_score": test.get("score"),
             "test_n": test.get("n"), "test_errors": test.get("errors"),
             "test_diff": data["test_diff"]["diff"] if data["test_diff"] else None,
-            DEMO_TARGET_TAG: task.target_template()}
+            DEMO_TARGET_TAG: task.target_template(), MODEL_TAG: task.model.spec}
 
 
 def _gate_best(task: Task, result: OptimizationResult, seed: int,

@@ -35,6 +35,7 @@ DemoRows = Mapping[str, Mapping[str, Any]]
 
 
 DEMO_TARGET_TAG = "honed.demo_target"  # the template of a demo's answer, kept with a version
+MODEL_TAG = "honed.model"  # the model spec a version was evaluated with (what serve calls)
 
 
 @dataclass(frozen=True)
