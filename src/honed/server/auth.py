@@ -8,6 +8,7 @@ Every route but ``/healthz`` needs ``Authorization: Bearer KEY`` with a key from
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -76,7 +77,7 @@ def require(scope: str) -> Callable[[Request], Caller]:
             raise ApiError(401, "missing bearer key: send 'Authorization: Bearer KEY'",
                            code="missing_key", headers={"WWW-Authenticate": "Bearer"})
         state = request.app.state
-        caller = identify(state.store, token.strip(), scope)
+        caller = await asyncio.to_thread(identify, state.store, token.strip(), scope)
         wait = state.limiter.take(caller.key_id) if state.limiter is not None else 0.0
         if wait > 0:
             raise ApiError(429, f"rate limit reached; retry in {math.ceil(wait)} s",

@@ -21,6 +21,7 @@ from honed.types import Message
 log = logging.getLogger("honed.server")
 MODEL_TAGS = (MODEL_TAG, "model")  # a version's tag naming the model it was optimized for
 DEFAULT_SPEC = "local"
+SERVE_CONCURRENCY = 64  # calls in flight per model: a server answers many callers at once
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class ModelPool:
                 model = build_model(cfg, base_dir=self.home)
                 client = ModelClient(model, self.budget, cache=self._cache,
                                      retry=RetryPolicy(cfg.max_retries),
-                                     concurrency=cfg.concurrency)
+                                     concurrency=cfg.concurrency or SERVE_CONCURRENCY)
                 self._clients[spec] = (client, cfg)
                 log.info("model %s ready", spec)
             return self._clients[spec]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -64,6 +65,7 @@ async def get_prompt(ref: str, request: Request,
 @router.post("/v1/feedback")
 async def feedback(body: FeedbackBody, request: Request,
                    _: FeedbackKey) -> dict[str, Any]:
-    feedback_id = service(request).feedback(body.request_id, score=body.score, label=body.label,
-                                            correction=body.correction, comment=body.comment)
+    feedback_id = await asyncio.to_thread(
+        service(request).feedback, body.request_id, score=body.score, label=body.label,
+        correction=body.correction, comment=body.comment)
     return {"id": feedback_id, "request_id": body.request_id}

@@ -15,6 +15,7 @@ from honed.errors import BudgetExhausted, ConfigError, ProviderError
 from honed.lifecycle.prompt import Prompt, load_prompt
 from honed.lifecycle.registry import PromptRegistry, parse_ref
 from honed.server.errors import ApiError, describe
+from honed.server.logwriter import LogWriter
 from honed.server.metrics import Metrics
 from honed.server.models import ModelPool
 
@@ -49,6 +50,7 @@ class Service:
     def __init__(self, home: Path, store: Any, registry: PromptRegistry | None,
                  pool: ModelPool, metrics: Metrics) -> None:
         self.home, self.store, self.pool, self.metrics = home, store, pool, metrics
+        self.writer = LogWriter(store)
         self._registry = registry
 
     @property
@@ -90,7 +92,7 @@ class Service:
         except (ProviderError, BudgetExhausted, ConfigError) as exc:
             row.update(error=f"{type(exc).__name__}: {exc}",
                        latency_s=time.perf_counter() - started)
-            self._log(row)
+            await self._log(row)
             status = 503 if isinstance(exc, BudgetExhausted) else 502
             log.warning("request %s on %s failed: %s", row["id"], ref, row["error"])
             raise ApiError(status, f"the model call failed ({type(exc).__name__}); "
@@ -98,16 +100,18 @@ class Service:
         row.update(output=answer.output, latency_s=time.perf_counter() - started,
                    input_tokens=answer.input_tokens, output_tokens=answer.output_tokens,
                    cost_usd=answer.cost_usd)
-        self._log(row)
+        await self._log(row)
         return Served(row["id"], row["created"], prompt, ref, answer.output, row["latency_s"],
                       answer.input_tokens, answer.output_tokens, answer.cost_usd, answer.spec)
 
-    def _log(self, row: dict[str, Any]) -> None:
+    async def _log(self, row: dict[str, Any]) -> None:
+        """Count the request and write its row (durable before the answer goes out; off the
+        event loop, so other requests go on meanwhile)."""
         self.metrics.observe(row["prompt"], row["version"], latency_s=row["latency_s"],
                              input_tokens=row["input_tokens"],
                              output_tokens=row["output_tokens"], cost_usd=row["cost_usd"],
                              error=row["error"] is not None)
-        self.store.log_request(row)
+        await self.writer.write(row)
 
     def feedback(self, request_id: str, *, score: float | None = None, label: str | None = None,
                  correction: str | None = None, comment: str | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ REQUIRED = ("id", "prompt", "version", "inputs")
 OPTIONAL = ("created", "alias", "output", "error", "latency_s", "input_tokens", "output_tokens",
             "cost_usd", "user_id", "metadata", "arm")
 _CHUNK = 500  # ids per IN (...) when fetching feedback
+
+USED_EVERY_S = 60.0  # a key's last_used is refreshed at most this often
 
 
 class UnknownRequestError(ConfigError):
@@ -79,6 +81,19 @@ class LogStore:
         except IntegrityError:
             raise ConfigError(f"request {values['id']!r} is already in the log",
                               fix="give every request a fresh id") from None
+
+    def log_requests(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append several requests in one transaction (a server's group commit); with a
+        repeated id among them, each is written alone so the others still land."""
+        from sqlalchemy.exc import IntegrityError
+
+        values = [_request_values(row) for row in rows]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(schema.requests.insert(), values)
+        except IntegrityError:
+            for row in rows:
+                self.log_request(row)
 
     def add_feedback(self, request_id: str, score: float | None = None, label: str | None = None,
                      correction: str | None = None, comment: str | None = None) -> int:
@@ -160,9 +175,11 @@ class LogStore:
             mapping = found.first()
             if mapping is None or mapping["revoked_at"] is not None:
                 return None
-            now = time.time()
-            conn.execute(k.update().where(k.c.id == mapping["id"]).values(last_used=now))
-        row = key_row({**mapping, "last_used": now})
+            now, last = time.time(), mapping["last_used"]
+            if last is None or now - last > USED_EVERY_S:  # not a write on every request
+                conn.execute(k.update().where(k.c.id == mapping["id"]).values(last_used=now))
+                last = now
+        row = key_row({**mapping, "last_used": last})
         return replace(row, granted=row.allows(scope)) if scope is not None else row
 
     def list_keys(self) -> list[KeyRow]:
