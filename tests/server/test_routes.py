@@ -127,6 +127,21 @@ def test_metrics_count_requests_tokens_and_latency(client: TestClient, served: A
     assert "# TYPE honed_request_latency_seconds histogram" in text
 
 
+def test_metrics_count_error_answers_by_status(client: TestClient, served: Any) -> None:
+    client.post("/v1/complete", json=BODY)  # no key
+    client.post("/v1/complete", json={**BODY, "prompt": "nothing@production"},
+                headers=served.auth())
+    client.post("/v1/complete", json={"prompt": "sent@production", "inputs": {}},
+                headers=served.auth())
+    text = client.get("/metrics", headers=served.auth("admin")).text
+    assert "# TYPE honed_error_answers_total counter" in text
+    assert 'honed_error_answers_total{status="401",code="missing_key"} 1' in text
+    assert any(line.startswith('honed_error_answers_total{status="404"')
+               for line in text.splitlines())
+    assert any(line.startswith('honed_error_answers_total{status="422"')
+               for line in text.splitlines())
+
+
 def test_a_body_over_the_limit_is_413(make_app: Callable[..., Any], served: Any) -> None:
     with TestClient(make_app(max_body_bytes=1000)) as http:
         big = {"prompt": "sent@production", "inputs": {"text": "x" * 2000, "choices": "a"}}
@@ -149,17 +164,26 @@ def test_a_key_over_its_rate_is_429_with_retry_after(make_app: Callable[..., Any
 
 
 def test_a_failing_model_is_logged_and_answered_without_details(
-        make_app: Callable[..., Any], served: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_app: Callable[..., Any], served: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     from honed.errors import AuthError
     from honed.server.models import ModelPool
 
-    async def fail(self: Any, prompt: Any, messages: Any) -> Any:
-        raise AuthError("invalid key sk-secret-123")
+    canary = "CanaryProviderKey0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+
+    async def fail(self: Any, prompt: Any, messages: Any) -> Any:  # a provider echoing keys
+        raise AuthError(f"invalid key sk-secret-123 (OPENAI_API_KEY={canary})")
 
     monkeypatch.setattr(ModelPool, "complete", fail)
-    with TestClient(make_app()) as http:
+    with caplog.at_level("DEBUG"), TestClient(make_app()) as http:
         response = http.post("/v1/complete", json=BODY, headers=served.auth())
     assert response.status_code == 502
     assert "sk-secret" not in response.text and "Traceback" not in response.text
+    assert canary not in response.text
     [row] = served.store.requests()
     assert row["error"] and row["output"] is None
+    assert canary not in row["error"] and "sk-secret-123" not in row["error"]
+    assert canary not in caplog.text and "sk-secret-123" not in caplog.text
+    stored = b"".join(p.read_bytes() for p in served.home.glob("serve.sqlite*"))
+    assert canary.encode() not in stored

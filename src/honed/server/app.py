@@ -59,20 +59,22 @@ def create_app(home: str | Path, store: Any, registry: PromptRegistry | None = N
     app.state.limiter = (RateLimiter(rate_per_minute, burst) if rate_per_minute else None)
     app.include_router(routes.router)
     app.include_router(openai_routes.router)
-    _handlers(app)
+    _handlers(app, metrics)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
 
-def _handlers(app: FastAPI) -> None:
+def _handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        metrics.error_answer(exc.status, exc.code)
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}"
                           for e in exc.errors())
+        metrics.error_answer(422, "bad_request")
         return JSONResponse(ApiError(422, where, code="bad_request").body(), status_code=422)
 
     @app.exception_handler(Exception)

@@ -39,6 +39,7 @@ class Metrics:
     cost: dict[Labels, float] = field(default_factory=lambda: defaultdict(float))
     latency: dict[Labels, list[int]] = field(default_factory=dict)
     latency_sum: dict[Labels, float] = field(default_factory=lambda: defaultdict(float))
+    answered: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def observe(self, prompt: str, version: int | str | None, *, latency_s: float,
@@ -57,6 +58,11 @@ class Metrics:
                     counts[i] += 1
             self.latency_sum[key] += latency_s
 
+    def error_answer(self, status: int, code: str | None) -> None:
+        """Count an error answer (401, 403, 404, 422, 429, 502, ...) by status and code."""
+        with self._lock:
+            self.answered[(status, code or "")] += 1
+
     def render(self) -> str:
         """The Prometheus text format (version 0.0.4)."""
         with self._lock:
@@ -68,6 +74,10 @@ class Metrics:
                       for (k, kind), v in sorted(self.tokens.items())]
             lines += self._counter("honed_cost_usd_total", "Model cost in USD.", self.cost)
             lines += self._histogram()
+            lines += ["# HELP honed_error_answers_total Error answers by HTTP status and code.",
+                      "# TYPE honed_error_answers_total counter"]
+            lines += [f'honed_error_answers_total{{status="{status}",code="{_escape(code)}"}} '
+                      f"{count}" for (status, code), count in sorted(self.answered.items())]
         return "\n".join(lines) + "\n"
 
     @staticmethod

@@ -18,6 +18,7 @@ from honed.server.errors import ApiError, describe
 from honed.server.logwriter import LogWriter
 from honed.server.metrics import Metrics
 from honed.server.models import ModelPool
+from honed.tracking.mlflow.redaction import env_secrets, mask_text
 
 log = logging.getLogger("honed.server")
 
@@ -90,7 +91,8 @@ class Service:
         try:
             answer = await self.pool.complete(prompt, messages)
         except (ProviderError, BudgetExhausted, ConfigError) as exc:
-            row.update(error=f"{type(exc).__name__}: {exc}",
+            # provider errors may echo a credential: never store or log one
+            row.update(error=mask_text(f"{type(exc).__name__}: {exc}", env_secrets()),
                        latency_s=time.perf_counter() - started)
             await self._log(row)
             status = 503 if isinstance(exc, BudgetExhausted) else 502
