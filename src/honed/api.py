@@ -34,12 +34,6 @@ def _task(task: TaskLike) -> Task:
     return task if isinstance(task, Task) else load_task(task)
 
 
-def _limits(max_calls: int | None, max_tokens: int | None, max_cost: float | None,
-            max_minutes: float | None) -> Limits:
-    return Limits(max_calls, max_tokens, max_cost,
-                  None if max_minutes is None else max_minutes * 60)
-
-
 async def evaluate_async(task: TaskLike, *, split: str = "test", limit: int | None = None,
                          model: str | None = None, concurrency: int | None = None,
                          cache: bool = True, max_calls: int | None = None,
@@ -48,7 +42,7 @@ async def evaluate_async(task: TaskLike, *, split: str = "test", limit: int | No
                          callbacks: Iterable[Callback] = ()) -> EvalRun:
     """Score the task's prompt on a split (``run.report.summary``: score, n, CI, errors)."""
     options = EngineOptions(model=model, concurrency=concurrency, cache=cache,
-                            limits=_limits(max_calls, max_tokens, max_cost, None),
+                            limits=Limits.of(max_calls, max_tokens, max_cost),
                             home=Path(home) if home is not None else None)
     return await evaluate_task(_task(task), split=split, limit=limit, options=options,
                                callbacks=callbacks)
@@ -75,8 +69,8 @@ async def optimize_async(task: TaskLike, optimizer: str = "auto", *,
     registers the best prompt under ``NAME@candidate`` (``load_prompt`` reads it);
     ``write_output`` also writes ``TASK.optimized.yaml`` beside the task file.
     """
-    search = SearchOptions(seed=seed, limits=_limits(max_calls, max_tokens, max_cost,
-                                                     max_minutes),
+    search = SearchOptions(seed=seed, limits=Limits.of(max_calls, max_tokens, max_cost,
+                                                       max_minutes),
                            model=model, reflection_model=reflection_model,
                            concurrency=concurrency, cache=cache,
                            home=Path(home) if home is not None else None)

@@ -32,4 +32,4 @@ def limits(max_calls: int | None, max_tokens: int | None, max_cost: float | None
     """The budget flags as engine limits."""
     from honed.engine.budget import Limits
 
-    return Limits(max_calls, max_tokens, max_cost, max_minutes * 60 if max_minutes else None)
+    return Limits.of(max_calls, max_tokens, max_cost, max_minutes)

@@ -30,6 +30,12 @@ class Limits:
     max_usd: float | None = None
     max_seconds: float | None = None
 
+    @classmethod
+    def of(cls, max_calls: int | None = None, max_tokens: int | None = None,
+           max_cost: float | None = None, max_minutes: float | None = None) -> Limits:
+        """The limits of the budget flags (``--max-minutes`` in minutes)."""
+        return cls(max_calls, max_tokens, max_cost, max_minutes * 60 if max_minutes else None)
+
 
 @dataclass(frozen=True)
 class Estimate:

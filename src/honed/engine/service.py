@@ -165,8 +165,12 @@ class EvalService:
     @property
     def proposer_calls(self) -> int:
         """Calls made for proposals (by ``propose`` or through ``proposal_model``)."""
-        clients = [c for c in (self._proposer, self._stand_in) if c is not None]
-        return sum(c.stats.calls for c in clients)
+        return sum(c.stats.calls for c in self._clients()[1:])
+
+    def _clients(self) -> list[ModelClient]:
+        """The task model's client, then the proposer's (or the stand-in's)."""
+        return [c for c in (self._engine.client, self._proposer, self._stand_in)
+                if c is not None]
 
     def request(self, candidate: Candidate, example: Example) -> Request:
         return self._engine.request(candidate, example)
@@ -292,9 +296,7 @@ class EvalService:
     # reporting -----------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         budget = self._engine.budget
-        clients = [c for c in (self._engine.client, self._proposer, self._stand_in)
-                   if c is not None]
-        stats = [c.stats for c in dict.fromkeys(clients)]
+        stats = [c.stats for c in self._clients()]
         return {"calls": budget.calls, "requests": budget.requests, "rollouts": budget.rollouts,
                 "stages": dict(self.stage_rollouts), "proposer_calls": self.proposer_calls,
                 "cache_hits": sum(s.cache_hits for s in stats),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -221,11 +220,9 @@ def _tracking(task: Task, options: OptimizeOptions) -> Iterator[Any]:
     if not options.publish:
         yield None
         return
-    from honed.tracking.mlflow import WAIT_ENV, open_tracker
+    from honed.lifecycle.tracked import open_run_tracker
 
-    background = task.tracking == "auto" and os.environ.get(WAIT_ENV) != "1"
-    tracker = open_tracker(task, options.home, "optimize", params=options.config(),
-                           background=background)
+    tracker = open_run_tracker(task, options.home, "optimize", options.config())
     if tracker is None:
         yield None
         return

@@ -62,7 +62,9 @@ def demo_rows(task: Task, candidate: Candidate,
     return {d: dict(known[d].fields) for d in candidate.demos if d in known}
 
 
-def _tracker(task: Task, home: Path, kind: str, params: dict[str, Any]) -> Any:
+def open_run_tracker(task: Task, home: Path, kind: str, params: dict[str, Any]) -> Any:
+    """The MLflow tracker of an eval or optimize run (None when tracking is off); under
+    ``tracking: auto`` it logs in the background unless ``HONED_TRACKING_WAIT=1``."""
     from honed.tracking.mlflow import WAIT_ENV, open_tracker
 
     background = task.tracking == "auto" and os.environ.get(WAIT_ENV) != "1"
@@ -77,7 +79,7 @@ async def tracked_eval(task: Task, *, home: Path, split: str, limit: int | None,
     candidate, demos = from_registry or (None, {})
     params = {"split": split, "limit": limit, "model": options.model or task.model.spec,
               "limits": asdict(options.limits), "cache": options.cache}
-    tracker = _tracker(task, home, "eval", params)
+    tracker = open_run_tracker(task, home, "eval", params)
     with tracker or contextlib.nullcontext():
         run = await evaluate_task(task, split=split, limit=limit, options=options,
                                   callbacks=[*callbacks, *([tracker] if tracker else [])],

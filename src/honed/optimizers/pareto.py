@@ -24,8 +24,13 @@ from pydantic import Field, PrivateAttr
 from honed.optimizers.base import Scored, SearchContext
 from honed.optimizers.feedback import ExampleView, describe, failed_results
 from honed.optimizers.memory import EvalMemo
-from honed.optimizers.params import OptimizerParams
-from honed.optimizers.proposer import Placeholders, Proposal, ProposalStats, Proposer
+from honed.optimizers.proposer import (
+    Placeholders,
+    Proposal,
+    ProposalStats,
+    Proposer,
+    ProposingOptimizer,
+)
 from honed.types import Candidate, Example
 
 MAX_IDLE = 5  # iterations in a row that produce no new child end the search
@@ -134,7 +139,7 @@ def fallback_mutator(ctx: SearchContext) -> Mutator:
     return mutate
 
 
-class ParetoSearch(OptimizerParams):
+class ParetoSearch(ProposingOptimizer):
     """GEPA-style evolution over the per-example val frontier."""
 
     name: ClassVar[str] = "pareto"
@@ -144,17 +149,11 @@ class ParetoSearch(OptimizerParams):
     merge_every: int = Field(5, ge=0, description="merge two lineages every N iterations "
                              "(0: never)")
     _pool: Pool = PrivateAttr(default_factory=Pool)
-    _stats: ProposalStats = PrivateAttr(default_factory=ProposalStats)
 
     @property
     def pool(self) -> Pool:
         """The last search's candidates with their val scores and parents."""
         return self._pool
-
-    @property
-    def stats(self) -> ProposalStats:
-        """The last search's proposal statistics."""
-        return self._stats
 
     def frontier(self) -> list[dict[str, Any]]:
         """The last search's frontier: candidate ids, val examples led and val scores."""

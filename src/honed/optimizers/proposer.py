@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from pydantic import PrivateAttr
+
 from honed.errors import AuthError, ProviderError
 from honed.optimizers.base import SearchContext
+from honed.optimizers.params import OptimizerParams
 from honed.task.template import render, variables
 from honed.types import Candidate, Message
 
@@ -214,3 +217,15 @@ class Proposer:
             self.stats.parsed += 1
             proposals.append(Proposal(candidate, group.get("rationale", "").strip()))
         return proposals
+
+
+class ProposingOptimizer(OptimizerParams):
+    """An optimizer whose proposals come through a ``Proposer``: it keeps the last search's
+    proposal statistics."""
+
+    _stats: ProposalStats = PrivateAttr(default_factory=ProposalStats)
+
+    @property
+    def stats(self) -> ProposalStats:
+        """The last search's proposal statistics."""
+        return self._stats

@@ -44,8 +44,7 @@ from honed.optimizers.feedback import (
     regressions,
 )
 from honed.optimizers.memory import Attempt, EvalMemo, IterationSummary, OptimizationMemory
-from honed.optimizers.params import OptimizerParams
-from honed.optimizers.proposer import Proposal, ProposalStats, Proposer
+from honed.optimizers.proposer import Proposal, ProposalStats, Proposer, ProposingOptimizer
 from honed.types import Candidate, Example
 
 LOW_SCORE = 0.10
@@ -84,7 +83,7 @@ class _Round:
     broke_train: list[Scored]
 
 
-class ReflectiveSearch(OptimizerParams):
+class ReflectiveSearch(ProposingOptimizer):
     """Reflective, multi-candidate refinement (needs a reflection model)."""
 
     name: ClassVar[str] = "reflective"
@@ -100,17 +99,11 @@ class ReflectiveSearch(OptimizerParams):
     low_score: float = Field(LOW_SCORE, ge=0, le=1, description="below this score a rewrite "
                              "must strictly improve; at or above it, ties are accepted")
     _memory: OptimizationMemory = PrivateAttr(default_factory=OptimizationMemory)
-    _stats: ProposalStats = PrivateAttr(default_factory=ProposalStats)
 
     @property
     def memory(self) -> OptimizationMemory:
         """The last search's memory: lessons and iteration summaries."""
         return self._memory
-
-    @property
-    def stats(self) -> ProposalStats:
-        """The last search's proposal statistics."""
-        return self._stats
 
     async def search(self, ctx: SearchContext, seed: Candidate) -> None:
         if ctx.reflection is None:

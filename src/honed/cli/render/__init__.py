@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Self
 
 from honed.tracking.events import (
     CandidateEvaluated,
@@ -35,7 +35,20 @@ def interactive() -> bool:
     return sys.stderr.isatty()
 
 
-class Progress:
+class _LiveBar:
+    """A rich progress bar on stderr, live between ``__enter__`` and ``__exit__``."""
+
+    _bar: Any
+
+    def __enter__(self) -> Self:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+
+class Progress(_LiveBar):
     """A rich progress bar with ETA and live spend, driven by engine events (stderr)."""
 
     def __init__(self) -> None:
@@ -54,13 +67,6 @@ class Progress:
                              TextColumn("{task.fields[spend]}"),
                              console=Console(stderr=True), transient=True)
         self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> Progress:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, EvalStarted):
@@ -118,7 +124,7 @@ def _registry_notes(console: Any, data: dict[str, Any]) -> None:
         console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
 
 
-class SearchProgress:
+class SearchProgress(_LiveBar):
     """Live optimization progress: phase, iteration, best so far, calls and spend vs budget, ETA."""
 
     def __init__(self, total_calls: int | None) -> None:
@@ -138,13 +144,6 @@ class SearchProgress:
         self._bar = Progress(*columns, console=Console(stderr=True), transient=True)
         self._task = self._bar.add_task("starting", total=total_calls, info="")
         self._phase, self._best, self._iteration, self._cost = "", None, 0, 0.0
-
-    def __enter__(self) -> SearchProgress:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, PhaseStarted):
