@@ -11,11 +11,14 @@ from honed.cli import (
     bench_cmd,
     doctor_cmd,
     eval_cmd,
+    experiment_cmd,
     init_cmd,
     keys_cmd,
     lifecycle_cmd,
     log_cmd,
+    loop_cmd,
     misc,
+    monitor_cmd,
     optimize_cmd,
     optimizers_cmd,
     registry_cmd,
@@ -82,6 +85,21 @@ for _name in ("create", "list", "revoke"):
 app.add_typer(keys, name="keys")
 app.command("log")(log_cmd.log_command)
 app.command("harvest")(log_cmd.harvest_command)
+experiment = typer.Typer(help="Online A/B tests on live traffic: start, status, stop, list, check.",
+                         no_args_is_help=True)
+for _name in ("start", "status", "stop", "list", "check"):
+    experiment.command(_name)(getattr(experiment_cmd, f"experiment_{_name}"))
+app.add_typer(experiment, name="experiment")
+app.command("rollback")(experiment_cmd.rollback_command)
+monitor = typer.Typer(help="Production quality and drift: status, check, clear.",
+                      no_args_is_help=True)
+for _name in ("status", "check", "clear"):
+    monitor.command(_name)(getattr(monitor_cmd, f"monitor_{_name}"))
+app.add_typer(monitor, name="monitor")
+loop = typer.Typer(help="The continuous-learning loop: tick, run, status.", no_args_is_help=True)
+for _name in ("tick", "run", "status"):
+    loop.command(_name)(getattr(loop_cmd, f"loop_{_name}"))
+app.add_typer(loop, name="loop")
 
 
 def main(argv: list[str] | None = None) -> int:

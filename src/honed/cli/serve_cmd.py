@@ -20,6 +20,9 @@ def serve_command(
         show_default=False)] = None,
     rate: Annotated[float, typer.Option(
         "--rate", min=0, help="requests a minute per key (0: no limit)")] = 600,
+    check_experiments: Annotated[float, typer.Option(
+        "--check-experiments", min=0,
+        help="seconds between checks of running experiments (0: never)")] = 60,
 ) -> None:
     """Serve registered prompts: /v1/complete, /v1/chat/completions (OpenAI-compatible),
     /v1/prompts/REF, /v1/feedback, /metrics and /healthz."""
@@ -43,7 +46,8 @@ def serve_command(
     home = honed_home()
     store = open_store(home=home)
     try:
-        app = create_app(home, store, model_override=model, rate_per_minute=rate or None)
+        app = create_app(home, store, model_override=model, rate_per_minute=rate or None,
+                         experiment_check_s=check_experiments or None)
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         store.close()

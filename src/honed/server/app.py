@@ -34,10 +34,11 @@ RATE_PER_MINUTE = 600
 def create_app(home: str | Path, store: Any, registry: PromptRegistry | None = None,
                model_override: str | None = None, *, max_body_bytes: int = MAX_BODY_BYTES,
                rate_per_minute: float | None = RATE_PER_MINUTE, burst: int | None = None,
-               cache: bool = True) -> FastAPI:
+               cache: bool = True, experiment_check_s: float | None = 60.0) -> FastAPI:
     """The app over ``store`` (production log and keys) and the prompt registry under ``home``
     (or ``registry``). ``model_override`` is the model for versions that record none
-    (default ``local``); ``rate_per_minute=None`` turns the per-key rate limit off."""
+    (default ``local``); ``rate_per_minute=None`` turns the per-key rate limit off.
+    Running experiments are checked every ``experiment_check_s`` seconds (None: never)."""
     from honed.server import openai_routes, routes
 
     home = Path(home)
@@ -46,9 +47,11 @@ def create_app(home: str | Path, store: Any, registry: PromptRegistry | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("serving prompts from %s", home)
+        app.state.service.start_checks(experiment_check_s)
         try:
             yield
         finally:
+            await app.state.service.stop_checks()
             await pool.aclose()
 
     app = FastAPI(title="honed", version=__version__, lifespan=lifespan, docs_url=None,

@@ -20,7 +20,7 @@ from honed.store.keys import SCOPES, KeyRow, hash_key, key_row, new_key, new_key
 
 REQUIRED = ("id", "prompt", "version", "inputs")
 OPTIONAL = ("created", "alias", "output", "error", "latency_s", "input_tokens", "output_tokens",
-            "cost_usd", "user_id", "metadata", "arm")
+            "cost_usd", "user_id", "metadata", "arm", "experiment")
 _CHUNK = 500  # ids per IN (...) when fetching feedback
 
 USED_EVERY_S = 60.0  # a key's last_used is refreshed at most this often

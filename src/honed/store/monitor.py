@@ -1,0 +1,132 @@
+"""``MonitorStore``: drift alarms, stored scores of any eval, and the continuous-learning loop's
+events, over the production log's engine (SQLite or PostgreSQL). Rows go in and come out as plain
+dicts (JSON columns decoded). An alarm is raised once per episode: while one of the same prompt,
+version and kind is open, a new one is not recorded."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from honed.store import schema
+from honed.store.experiments import dumps
+
+_CHUNK = 500  # ids per IN (...)
+
+
+def _decoded(mapping: Any, key: str) -> dict[str, Any]:
+    out = dict(mapping)
+    out[key] = json.loads(out[key])
+    return out
+
+
+class MonitorStore:
+    """Alarms, scores and loop events over one SQLAlchemy engine."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    @classmethod
+    def of(cls, log_store: Any) -> MonitorStore:
+        return cls(log_store.engine)
+
+    # alarms -----------------------------------------------------------------------------------
+    def raise_alarm(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Record an alarm (prompt, version, kind, detector, request_id, at, evidence) unless one
+        of the same prompt, version and kind is open; returns the new alarm or None."""
+        from sqlalchemy import select
+
+        a = schema.alarms
+        with self.engine.begin() as conn:
+            open_one = conn.execute(select(a.c.id).where(
+                a.c.prompt == row["prompt"], a.c.version == int(row["version"]),
+                a.c.kind == row["kind"], a.c.cleared_at.is_(None))).first()
+            if open_one is not None:
+                return None
+            values = {"created": time.time(), "prompt": row["prompt"],
+                      "version": int(row["version"]), "kind": row["kind"],
+                      "detector": row["detector"], "request_id": row.get("request_id"),
+                      "at": row.get("at"), "evidence": dumps(row.get("evidence") or {})}
+            alarm_id = conn.execute(a.insert().values(**values)).inserted_primary_key[0]
+        return {"id": int(alarm_id), **values, "evidence": row.get("evidence") or {},
+                "cleared_at": None, "cleared_by": None}
+
+    def alarms(self, prompt: str | None = None, *, open_only: bool = False,
+               since: float | None = None) -> list[dict[str, Any]]:
+        """Alarms, newest first."""
+        from sqlalchemy import select
+
+        a = schema.alarms
+        query = select(a).order_by(a.c.created.desc(), a.c.id.desc())
+        if prompt is not None:
+            query = query.where(a.c.prompt == prompt)
+        if open_only:
+            query = query.where(a.c.cleared_at.is_(None))
+        if since is not None:
+            query = query.where(a.c.created >= float(since))
+        with self.engine.connect() as conn:
+            return [_decoded(m, "evidence") for m in conn.execute(query).mappings()]
+
+    def clear_alarms(self, prompt: str, *, by: str, ids: Iterable[int] | None = None) -> int:
+        """Clear the prompt's open alarms (or only ``ids``); returns how many."""
+        a = schema.alarms
+        query = a.update().where(a.c.prompt == prompt, a.c.cleared_at.is_(None))
+        if ids is not None:
+            query = query.where(a.c.id.in_([int(i) for i in ids]))
+        with self.engine.begin() as conn:
+            return int(conn.execute(query.values(cleared_at=time.time(), cleared_by=by))
+                       .rowcount)
+
+    # scores -----------------------------------------------------------------------------------
+    def scores(self, request_ids: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every stored eval score of the requests: eval -> request id -> score row."""
+        from sqlalchemy import select
+
+        s, ids = schema.request_scores, list(request_ids)
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                query = select(s).where(s.c.request_id.in_(ids[start:start + _CHUNK]))
+                for m in conn.execute(query).mappings():
+                    out.setdefault(m["eval"], {})[m["request_id"]] = dict(m)
+        return out
+
+    # loop events ------------------------------------------------------------------------------
+    def add_event(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Record one step of a loop (loop, step, status, cycle, calls, cost_usd, detail)."""
+        values = {"created": float(row.get("created") or time.time()), "loop": row["loop"],
+                  "step": row["step"], "status": row["status"], "cycle": int(row["cycle"]),
+                  "calls": int(row.get("calls") or 0),
+                  "cost_usd": float(row.get("cost_usd") or 0.0),
+                  "detail": dumps(row.get("detail") or {})}
+        with self.engine.begin() as conn:
+            event_id = conn.execute(schema.loop_events.insert().values(**values)
+                                    ).inserted_primary_key[0]
+        return {"id": int(event_id), **values, "detail": row.get("detail") or {}}
+
+    def events(self, loop: str | None = None, *, since: float | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        """Loop events, newest first."""
+        from sqlalchemy import select
+
+        e = schema.loop_events
+        query = select(e).order_by(e.c.created.desc(), e.c.id.desc())
+        if loop is not None:
+            query = query.where(e.c.loop == loop)
+        if since is not None:
+            query = query.where(e.c.created >= float(since))
+        if limit is not None:
+            query = query.limit(int(limit))
+        with self.engine.connect() as conn:
+            return [_decoded(m, "detail") for m in conn.execute(query).mappings()]
+
+    # prompts ----------------------------------------------------------------------------------
+    def prompts(self) -> list[str]:
+        """Names of the prompts in the production log."""
+        from sqlalchemy import select
+
+        r = schema.requests
+        with self.engine.connect() as conn:
+            return sorted(str(p) for (p,) in conn.execute(select(r.c.prompt).distinct()))
