@@ -13,6 +13,7 @@ from honed.cli import (
     eval_cmd,
     experiment_cmd,
     init_cmd,
+    judge_cmd,
     keys_cmd,
     lifecycle_cmd,
     log_cmd,
@@ -85,6 +86,11 @@ for _name in ("create", "list", "revoke"):
 app.add_typer(keys, name="keys")
 app.command("log")(log_cmd.log_command)
 app.command("harvest")(log_cmd.harvest_command)
+judge = typer.Typer(help="LLM judges that agree with people: agreement, align.",
+                    no_args_is_help=True)
+judge.command("agreement")(judge_cmd.judge_agreement)
+judge.command("align")(judge_cmd.judge_align)
+app.add_typer(judge, name="judge")
 experiment = typer.Typer(help="Online A/B tests on live traffic: start, status, stop, list, check.",
                          no_args_is_help=True)
 for _name in ("start", "status", "stop", "list", "check"):

@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from honed.engine.service import search_limits, spend_reserve, test_reserve
 from honed.engine.session import honed_home
 from honed.errors import ConfigError
+from honed.lifecycle.judges.reference import resolve_judges
+from honed.lifecycle.registries import open_registry
 from honed.lifecycle.search import SearchRun, run_search
 from honed.optimizers.registry import NEEDS_DEMO_TARGET, NEEDS_REFLECTION, build_optimizer
 from honed.optimizers.result import OptimizationResult
@@ -137,6 +139,7 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
                    reflection: Model | None = None) -> OptimizationResult:
     """Optimize ``task``'s prompt and prove the gain on its held-out test split."""
     options = options or OptimizeOptions()
+    task = resolve_judges(task, lambda: open_registry(options.home))  # prompt: NAME@ALIAS
     splits, report = load_splits(task), None
     if not options.resume:
         splits, report = validate(task, splits, options, reflection)

@@ -22,6 +22,7 @@ from typing import Any
 
 from honed.engine.evaluate import EvalRun, evaluate_task
 from honed.engine.session import EngineOptions
+from honed.lifecycle.judges.reference import resolve_judges
 from honed.lifecycle.registries import open_registry
 from honed.lifecycle.registry import DemoRows, PromptRegistry, require_ref
 from honed.optimizers.base import describe
@@ -75,6 +76,7 @@ async def tracked_eval(task: Task, *, home: Path, split: str, limit: int | None,
                        options: EngineOptions, callbacks: Iterable[Callback] = (),
                        ) -> tuple[EvalRun, Tracked]:
     info = Tracked()
+    task = resolve_judges(task, lambda: open_registry(home))  # llm_judge prompt: NAME@ALIAS
     from_registry = registry_prompt(task, home)
     candidate, demos = from_registry or (None, {})
     params = {"split": split, "limit": limit, "model": options.model or task.model.spec,

@@ -7,11 +7,14 @@ when its scorer is built (``honed.evals.registry``). Any other unknown type is a
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from honed.plugins import EVALS_GROUP, has_plugin
+
+_JUDGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9_-]+|/\d+)$")
 
 
 class _Eval(BaseModel):
@@ -96,10 +99,24 @@ class Python(_Eval):
 
 class LlmJudge(_Eval):
     type: Literal["llm_judge"]
-    rubric: str
+    rubric: str = Field("", description="what the judge checks; not needed with 'prompt'")
+    prompt: str | None = Field(None, description="a registered judge (honed judge align): "
+                               "NAME@ALIAS or NAME/VERSION; its prompt, demos and label scale "
+                               "replace 'rubric'")
     model: str | None = Field(None, description="judge model spec; default: the task model")
     expected: str | None = Field(None, description="optional reference shown to the judge")
     threshold: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _rubric_or_prompt(self) -> LlmJudge:
+        fix = " | fix: "  # as task.FIX: what follows is the fix
+        if self.prompt is not None and not _JUDGE_REF.match(self.prompt.strip()):
+            raise ValueError(f"prompt {self.prompt[:60]!r} is not a prompt reference{fix}use "
+                             "NAME@ALIAS (e.g. helpful-judge@production) or NAME/VERSION")
+        if self.prompt is None and not self.rubric.strip():
+            raise ValueError(f"llm_judge needs a rubric{fix}write rubric: (what a good output "
+                             "does), or prompt: NAME@ALIAS for a judge from honed judge align")
+        return self
 
 
 class Cost(_Eval):
