@@ -1,9 +1,9 @@
-"""Protocol v2: the settings, the dev/final data partition and the per-seed splits.
+"""The protocol's settings, the dev/final data partition and the per-seed splits.
 
 Each dataset's rows (all of its files, pooled, duplicates by input dropped) are partitioned once
 by a hash of the input: 30% for development, 70% for the final table. Tuning only ever sees the
 development part; the final table draws its splits from the final part, after the settings were
-frozen (``protocol_v2.py freeze``). For every seed a fresh random split of the part is drawn:
+frozen (``protocol.py freeze``). For every seed a fresh random split of the part is drawn:
 train, val and test (one test sample is never reused across seeds).
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("HONED_DATASETS") or ROOT.parent / "shared" / "datasets")
-RESULTS = ROOT / "benchmarks" / "results" / "protocol-v2"
+VERSION = 3  # v2's final table (frozen at 7fff06b) stays in results/protocol-v2
+RESULTS = ROOT / "benchmarks" / "results" / f"protocol-v{VERSION}"
 
 # dataset -> (seed system prompt, input field, label field)
 TASKS: dict[str, tuple[str, str, str]] = {
@@ -51,7 +52,15 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "mlflow-gepa": ("mlflow", {"algorithm": "gepa"}),
 }
 SETTINGS: dict[str, Any] = {
-    "version": 2, "max_calls": 700, "seeds": [0, 1, 2, 3, 4], "dev_share": DEV_SHARE,
+    "version": VERSION, "max_calls": 700, "seeds": [0, 1, 2, 3, 4],
+    # v3's final splits are drawn with seeds v2's final table did not use: v2's final results
+    # informed v3's change to auto, so its splits are not reused
+    "final_seeds": [5, 6, 7, 8, 9],
+    # development only: the dev data under a budget that puts every optimizer in the regime
+    # the final splits' larger val and test put it in at max_calls (a search budget under a
+    # dozen val evaluations)
+    "dev_budgets": {"dev-small": 400},
+    "dev_share": DEV_SHARE,
     "sizes": SIZES, "small": sorted(SMALL), "tasks": TASKS, "optimizers": OPTIMIZERS,
     "model": "local (landscape: the scripted fake endpoint)", "curve_points": 6,
 }
@@ -93,6 +102,7 @@ def part(dataset: str, phase: str) -> list[dict[str, Any]]:
     """The development or final part of a dataset (a fixed partition by a hash of the input)."""
     _, field, _ = TASKS[dataset]
     return [r for r in pooled(dataset)
+            # the salt v2 fixed: every version keeps the same partition
             if (_unit(str(r[field]), "protocol-v2-partition") < DEV_SHARE) == (phase == "dev")]
 
 

@@ -1,4 +1,4 @@
-"""Protocol v2's summary: per task × optimizer and pooled, with paired statistics.
+"""The protocol's summary: per task × optimizer and pooled, with paired statistics.
 
 For each task and optimizer: the mean best-prompt test score over seeds (each seed its own fresh
 split), a 95% bootstrap CI (examples resampled within each seed), the per-seed scores,
@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from protocol_data import RESULTS, settings_hash
+from protocol_data import RESULTS, VERSION, settings_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "auto"
@@ -167,7 +167,7 @@ def _reach(cells: dict[tuple[str, str, int], dict[str, Any]], tasks: list[str],
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    lines = [f"Protocol v2, {summary['phase']} phase: {summary['cells']} cells, settings "
+    lines = [f"Protocol v{VERSION}, {summary['phase']} phase: {summary['cells']} cells, settings "
              f"{summary['settings_hash']}; {summary['machine']}", "",
              "| task | optimizer | best test, mean [95% CI] | per seed | seed prompt | "
              "task calls | proposer calls | errors | wall s |",

@@ -1,4 +1,5 @@
-"""Protocol v2's data handling and summary: the partition, the per-seed splits, the verdicts."""
+"""The benchmark protocol's data handling and summary: the partition, the per-seed splits,
+the verdicts."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from honed.task.render import render_messages
 from honed.task.task import Task
 from honed.types import Usage
 
-AUTO_SCHEDULE = ("offline: fewshot -> bayes -> mutate; with a reflection model: reflective -> "
-                 "pareto -> bayes")
+AUTO_SCHEDULE = ("offline: fewshot -> bayes -> mutate (a small budget: mutate -> fewshot); "
+                 "with a reflection model: reflective -> pareto -> bayes")
 
 
 def schedule(name: str) -> str:

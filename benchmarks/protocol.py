@@ -1,16 +1,17 @@
-"""Protocol v2: honed's default optimizer against its peers, at equal budget, on fresh splits.
+"""The benchmark protocol (v3): honed's default optimizer against its peers, at equal budget,
+on fresh splits.
 
-    python benchmarks/protocol_v2.py run --phase dev [--tasks ...] [--optimizers ...]
+    python benchmarks/protocol.py run --phase dev [--tasks ...] [--optimizers ...]
         [--seeds 0,1,2,3,4]
-    python benchmarks/protocol_v2.py freeze        # record the settings' hash and the commit
-    python benchmarks/protocol_v2.py run --phase final
-    python benchmarks/protocol_v2.py summarize [--phase final]
+    python benchmarks/protocol.py freeze        # record the settings' hash and the commit
+    python benchmarks/protocol.py run --phase final
+    python benchmarks/protocol.py summarize [--phase final]
 
 Every cell (phase, dataset, optimizer, seed) runs in its own process with a cold state folder:
 the seed's fresh split of the phase's data part (see ``protocol_data``), the embedded model, the
 same ``max_calls`` for every optimizer (the final test of seed and best included; DSPy's and
 GEPA's calls go through honed's engine, so the same limit binds them), and its result is kept
-as ``results/protocol-v2/<phase>/cells/*.json``. ``run`` skips cells already kept, so an
+as ``results/protocol-v<version>/<phase>/cells/*.json``. ``run`` skips cells already kept, so an
 interrupted run continues. Final cells are computed once: ``run --phase final`` refuses to run
 unless the settings and the optimizer code match the frozen hash, and never overwrites a cell.
 
@@ -47,6 +48,12 @@ from protocol_data import (
 )
 
 CURVE_POINTS = SETTINGS["curve_points"]
+DEV_BUDGETS: dict[str, int] = SETTINGS["dev_budgets"]  # dev data under another budget
+PHASES = ("dev", "final", *DEV_BUDGETS)
+
+
+def data_part(phase: str) -> str:
+    return "final" if phase == "final" else "dev"
 
 
 def cell_path(phase: str, dataset: str, variant: str, seed: int) -> Path:
@@ -60,10 +67,11 @@ def run_cell(phase: str, dataset: str, variant: str, seed: int) -> dict[str, Any
     from honed.task.config import load_task
 
     name, params = OPTIMIZERS[variant]
-    with tempfile.TemporaryDirectory(prefix="protocol-v2-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="protocol-") as tmp:
         folder, home = Path(tmp), Path(tmp) / "home"
-        task = load_task(write_task(folder, dataset, split(dataset, phase, seed)))
-        search = SearchOptions(seed=seed, limits=Limits(max_calls=SETTINGS["max_calls"]),
+        task = load_task(write_task(folder, dataset, split(dataset, data_part(phase), seed)))
+        budget = DEV_BUDGETS.get(phase, SETTINGS["max_calls"])
+        search = SearchOptions(seed=seed, limits=Limits(max_calls=budget),
                                home=home)
         options = OptimizeOptions(optimizer=name, params=params, search=search,
                                   write_output=False)
@@ -143,7 +151,7 @@ def frozen() -> dict[str, Any] | None:
 def check_final() -> None:
     record = frozen()
     if record is None:
-        sys.exit("final: freeze the settings first (protocol_v2.py freeze, after dev)")
+        sys.exit("final: freeze the settings first (protocol.py freeze, after dev)")
     if record["settings_hash"] != settings_hash():
         sys.exit(f"final: the settings or optimizer code changed since the freeze "
                  f"({record['settings_hash']} frozen, {settings_hash()} now)")
@@ -152,7 +160,8 @@ def check_final() -> None:
 def run(args: argparse.Namespace) -> None:
     if args.phase == "final":
         check_final()
-    todo = [c for c in cells(args.phase, args.tasks, args.optimizers, args.seeds)
+    seeds = args.seeds or SETTINGS["final_seeds" if args.phase == "final" else "seeds"]
+    todo = [c for c in cells(args.phase, args.tasks, args.optimizers, seeds)
             if not cell_path(args.phase, *c).exists()]
     print(f"{len(todo)} cells to run", flush=True)
     for dataset, variant, seed in todo:
@@ -197,19 +206,20 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     lists = {"--tasks": list(TASKS), "--optimizers": list(OPTIMIZERS)}
     p_run = sub.add_parser("run", help="run every missing cell")
-    p_run.add_argument("--phase", choices=("dev", "final"), required=True)
+    p_run.add_argument("--phase", choices=PHASES, required=True)
     for flag, default in lists.items():
         p_run.add_argument(flag, type=lambda s: s.split(","), default=default)
     p_run.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")],
-                       default=SETTINGS["seeds"])
+                       default=None, help="default: the settings' seeds (final_seeds for the "
+                                          "final phase)")
     p_cell = sub.add_parser("cell", help="run one cell (what run calls)")
-    p_cell.add_argument("--phase", choices=("dev", "final"), required=True)
+    p_cell.add_argument("--phase", choices=PHASES, required=True)
     p_cell.add_argument("--task", choices=list(TASKS), required=True)
     p_cell.add_argument("--optimizer", choices=list(OPTIMIZERS), required=True)
     p_cell.add_argument("--seed", type=int, required=True)
     sub.add_parser("freeze", help="record the settings hash and the commit")
     p_sum = sub.add_parser("summarize", help="summary.json, the tables and the curve plot")
-    p_sum.add_argument("--phase", choices=("dev", "final"), default="final")
+    p_sum.add_argument("--phase", choices=PHASES, default="final")
     args = parser.parse_args()
     {"run": run, "cell": cell, "freeze": freeze, "summarize": summarize}[args.command](args)
 
