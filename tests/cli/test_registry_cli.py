@@ -200,10 +200,10 @@ def test_empty_registry_lists_nothing(cli) -> None:
 def test_ui_prints_the_command_for_the_local_store(cli, monkeypatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     home = Path(os.environ["HONED_HOME"]).absolute()
-    result = cli("ui")
+    result = cli("registry", "ui")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         "LITELLM_LOCAL_MODEL_COST_MAP=True MLFLOW_DISABLE_TELEMETRY=true mlflow ui "
         f"--backend-store-uri sqlite:///{home}/mlflow.db --host 127.0.0.1 --port 5000")
-    data = run_json(cli, "ui", "--port", "5050")
+    data = run_json(cli, "registry", "ui", "--port", "5050")
     assert data["command"].endswith("--port 5050") and data["url"] == "http://127.0.0.1:5050"

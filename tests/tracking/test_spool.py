@@ -273,11 +273,11 @@ def test_the_spool_and_the_flusher_never_see_a_key(mlflow_home: Path, monkeypatc
 
 def test_honed_ui_logs_what_is_left_first(mlflow_home: Path, capsys) -> None:
     recorded_tracker(mlflow_home, "left-behind")
-    code = main(["ui"])
+    code = main(["registry", "ui"])
     out = capsys.readouterr()
     assert code == 0 and "logged 1 run(s)" in out.err and out.out.startswith("LITELLM_")
     assert len(runs(mlflow_home, "left-behind")) == 1
-    assert main(["ui", "--json"]) == 0
+    assert main(["registry", "ui", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["logged_runs"] == 0
 
 

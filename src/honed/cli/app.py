@@ -23,7 +23,9 @@ from honed.cli import (
     optimize_cmd,
     optimizers_cmd,
     registry_cmd,
+    report_cmd,
     serve_cmd,
+    ui_cmd,
 )
 
 app = typer.Typer(
@@ -74,7 +76,9 @@ registry = typer.Typer(help="Versioned prompts: list, show, diff, promote, rollb
 for _name in ("list", "show", "diff", "promote", "rollback", "copy"):
     registry.command(_name)(getattr(registry_cmd, f"registry_{_name}"))
 app.add_typer(registry, name="registry")
-app.command("ui")(registry_cmd.ui_command)
+registry.command("ui")(registry_cmd.ui_command)
+app.command("ui")(ui_cmd.ui_command)
+app.command("report")(report_cmd.report_command)
 app.command("init")(init_cmd.init_command)
 app.command("schema")(misc.schema_command)
 app.command("version")(misc.version_command)

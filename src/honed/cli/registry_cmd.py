@@ -1,4 +1,4 @@
-"""``honed registry list|show|diff|promote|rollback|copy`` and ``honed ui``.
+"""``honed registry list|show|diff|promote|rollback|copy|ui``.
 
 Thin edges over ``honed.lifecycle.promote``: parse arguments, call, render (rich tables on a
 terminal, one JSON object with ``--json``). Errors are ConfigError / GateFailed from below.

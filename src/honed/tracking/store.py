@@ -157,6 +157,25 @@ class RunStore(MigratedStore):
         names = [d[0] for d in cursor.description]
         return [{k: r[k] for k in names if k not in ("run_id", "created")} for r in cursor]
 
+    # reads for reports and the dashboard ---------------------------------------------------
+    def evaluations(self, run_id: str) -> list[dict[str, Any]]:
+        """Every checkpointed evaluation of a run, oldest first, with its per-example results
+        (the final test evaluation is not checkpointed, so it is not among them)."""
+        rows = self._db.execute("SELECT * FROM evaluations WHERE run_id=? ORDER BY created, key",
+                                (run_id,))
+        return [{"key": r["key"], "candidate_id": r["candidate_id"], "split": r["split"],
+                 "n": r["n"], "score": r["score"], "summary": json.loads(r["summary"]),
+                 "results": json.loads(r["results"]), "rollouts": r["rollouts"],
+                 "created": r["created"]} for r in rows]
+
+    def progress(self, run_id: str) -> tuple[str, float, int] | None:
+        """A cheap fingerprint of a run's progress: status, last update, steps recorded (None
+        for an unknown run). It changes whenever the run records something."""
+        row = self._db.execute(
+            "SELECT status, updated, (SELECT COUNT(*) FROM steps WHERE run_id=runs.id) "
+            "FROM runs WHERE id=?", (run_id,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
 
 
 def _run_row(row: sqlite3.Row) -> RunRow:

@@ -1,4 +1,4 @@
-"""Terminal output of ``honed registry ...`` and ``honed ui`` (plain dicts and strings in)."""
+"""Terminal output of ``honed registry ...`` (plain dicts and strings in)."""
 
 from __future__ import annotations
 
@@ -121,7 +121,8 @@ def promotion(data: dict[str, Any], verb: str) -> None:
 
 
 def ui(command: str, logged: int, mlflow_installed: bool) -> None:
-    """``honed ui``: the command on stdout; what was flushed and what is missing on stderr."""
+    """``honed registry ui``: the command on stdout; what was flushed and what is missing on
+    stderr."""
     if logged:
         note(f"logged {logged} run(s) left in the spool to MLflow")
     typer.echo(command)
