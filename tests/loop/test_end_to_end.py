@@ -8,8 +8,6 @@ stays as it was."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from tests.live_server import serve_in_thread
 
 from honed.cli.app import main
 from honed.client import Client
@@ -100,12 +98,6 @@ class World:
         return self.ctx.registry.aliases("support")[PRODUCTION]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     fake = FakeServer(reply=reply).start()
@@ -123,23 +115,11 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     admin = store.create_key("admin", "test")[1]
     app = create_app(home, store, model_override="openai:fake", rate_per_minute=None,
                      cache=False, experiment_check_s=None)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
     ctx = TickContext(load_loop(tmp_path / "loop.yaml"), store, registry, home)
     try:
-        with Client(url, admin) as client:
+        with serve_in_thread(app) as url, Client(url, admin) as client:
             yield World(url, client, client, app, ctx)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         store.close()
         registry.close()  # type: ignore[attr-defined]
         fake.stop()

@@ -7,15 +7,13 @@ the CLI, traffic from many users with feedback, ``honed experiment check``, ``ho
 from __future__ import annotations
 
 import random
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
+from tests.live_server import serve_in_thread
 
 from honed.cli.app import main
 from honed.client import Client
@@ -177,31 +175,13 @@ def _send_traffic(post: Callable[..., Any], served: Any, rng: random.Random, *, 
 
 
 # the walkthrough over real HTTP -----------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live(make_app: Callable[..., Any]) -> Iterator[tuple[str, Any]]:
     """A uvicorn server on loopback (no periodic check: the CLI decides); its app."""
     app = make_app(experiment_check_s=None)
     app.state.service.router.ttl_s = 0.2  # so a stop by the CLI shows within the test
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield url, app
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
+from tests.live_server import free_port, serve_in_thread
 
 import honed
 from honed.client import Client
@@ -19,28 +16,10 @@ from honed.lifecycle import prompt as prompt_module
 from honed.lifecycle.prompt import load_prompt
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live(make_app: Callable[..., Any]) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(make_app()) as url:
+        yield url
 
 
 def test_the_openai_sdk_talks_to_honed(live: str, served: Any) -> None:
@@ -117,7 +96,7 @@ def test_load_prompt_reads_through_the_server_with_a_ttl(live: str, served: Any,
 
 def test_load_prompt_keeps_the_last_copy_when_the_server_is_gone(served: Any) -> None:
     prompt_module._REMOTE.clear()
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(TransportError):
         load_prompt("sent@production", url=url, key="k")
     stale = load_prompt("sent@production", home=served.home)
