@@ -25,9 +25,6 @@ that writes only with ``--out``; the default writes ``benchmarks/results/drift-s
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -35,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy
-from scipy.stats import binom, binomtest
+from scipy.stats import binom
+from sim_common import machine, rate, write_report
 
 from honed.stats.drift import (
     CUSUM_SHIFT,
@@ -56,15 +53,6 @@ QUICK = {"steady": 300, "drop": 300, "estimated": 200, "other": 100}
 CHUNK = 1000
 HIGH_THRESHOLD = 8.25  # also tried at the other references: a choice for references of 0.9 up
 Increments = Callable[[np.ndarray], np.ndarray]
-
-
-def wilson(k: int, n: int) -> list[float]:
-    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
-    return [round(float(ci.low), 5), round(float(ci.high), 5)]
-
-
-def rate(k: int, n: int) -> dict[str, Any]:
-    return {"n": n, "count": k, "rate": round(k / n, 5), "ci95": wilson(k, n)}
 
 
 def first_alarm(increments: np.ndarray, threshold: Any) -> np.ndarray:
@@ -180,12 +168,6 @@ def other_references(rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__}
-
-
 def targets(detector: dict[str, Any]) -> dict[str, bool]:
     p95 = [detector[k]["p95"]["value"] for k in ("drop_from_start", "drop_after_1000")]
     return {"false_alarms_at_most_5pct": detector["false_alarms_steady"]["rate"] <= 0.05,
@@ -226,10 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results, "runtime_s": round(time.perf_counter() - started, 2),
         "cpu_s": round(time.process_time() - cpu_started, 2),
         "machine": machine()}
-    out = args.out if args.out is not None else (None if args.quick else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, args.quick, RESULTS)
     for name in ("cusum", "page_hinkley"):
         r = results[name]
         sys.stdout.write(f"{name}: false alarms {r['false_alarms_steady']['rate']:.3%} "

@@ -22,19 +22,15 @@ The test is the library's own vectorised form (``stream_log_lr``, ``halfwidth``)
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy
-from scipy.stats import binomtest
 from scipy.stats import t as student_t
+from sim_common import machine, rate, write_report
 
 from honed.stats.sequential import (
     DEFAULT_TAU,
@@ -49,15 +45,6 @@ FULL = {"aa_sims": 2000, "ab_sims": 2000, "extra_sims": 1000, "n_per_arm": 2000}
 QUICK = {"aa_sims": 200, "ab_sims": 100, "extra_sims": 100, "n_per_arm": 400}
 NAIVE_EVERY = 100  # requests between looks of the naive t-test
 CHUNK = 250  # experiments simulated at once
-
-
-def wilson(k: int, n: int) -> list[float]:
-    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
-    return [round(float(ci.low), 5), round(float(ci.high), 5)]
-
-
-def rate(k: int, n: int) -> dict[str, Any]:
-    return {"n": n, "count": k, "rate": round(k / n, 5), "ci95": wilson(k, n)}
 
 
 def welch_p(values: np.ndarray, is_t: np.ndarray, looks: np.ndarray) -> np.ndarray:
@@ -168,12 +155,6 @@ def run(size: dict[str, int], seed: int, tau: float = DEFAULT_TAU) -> dict[str, 
             "aa_beta_scores": aa_report(aa_beta, n)}
 
 
-def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "processor": platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
@@ -201,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results, "runtime_s": round(time.perf_counter() - started, 2),
         "cpu_s": round(time.process_time() - cpu_started, 2),
         "machine": machine()}
-    out = args.out if args.out is not None else (None if args.quick else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report(report, args.out, args.quick, RESULTS)
     naive = results["aa"]["naive_ttest_every_100"]
     sys.stdout.write(f"A/A false positives: mSPRT {fpr['rate']:.3%} {fpr['ci95']}, naive t-test "
                      f"every {NAIVE_EVERY} {naive['rate']:.3%} {naive['ci95']}\n"
