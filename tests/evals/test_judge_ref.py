@@ -255,3 +255,33 @@ def test_honed_optimize_scores_with_the_registered_judge(
     assert code == 0, out.err
     data = json.loads(out.out)
     assert data["seed"]["val"]["score"] == 0.5 and data["seed"]["val"]["errors"] == 0
+
+
+def test_gate_and_abtest_load_registered_judges(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``honed gate`` and ``honed abtest`` evaluate with the registered judge loaded, from the
+    registry of the run's home."""
+    from honed.engine.session import EngineOptions
+    from honed.lifecycle import abtest, gates
+    from honed.task.gate_specs import GateSpec
+
+    registry = open_registry(tmp_path, backend="local")
+    register_judge(registry)
+    registry.close()  # type: ignore[attr-defined]
+    task = task_with([{"type": "llm_judge", "prompt": "capitals-judge@production"}])
+    seen: list[Any] = []
+
+    async def capture(task: Any, **_: Any) -> Any:
+        seen.append(task.evals[0].registered)
+        raise RuntimeError("enough")
+
+    options = EngineOptions(home=tmp_path)
+    seed, gate = task.seed_candidate(), GateSpec(metric="score", min=0.5)
+    for module, call in (
+            (gates, lambda: gates.run_gates(task, [gate], gates.GateRun(options=options))),
+            (abtest, lambda: abtest.run_abtest(task, seed, seed,
+                                               abtest.ABPlan(options=options)))):
+        monkeypatch.setattr(module, "evaluate_task", capture)
+        with pytest.raises(RuntimeError, match="enough"):
+            asyncio.run(call())
+    assert [judge.ref for judge in seen] == ["capitals-judge/1", "capitals-judge/1"]

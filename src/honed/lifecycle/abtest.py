@@ -21,6 +21,7 @@ from honed.engine.evaluate import evaluate_task
 from honed.engine.results import ExampleResult, summarize
 from honed.engine.session import EngineOptions
 from honed.errors import ConfigError
+from honed.lifecycle.judges.reference import with_judges
 from honed.lifecycle.registry import PromptRegistry
 from honed.lifecycle.specs import Resolved, kind_of, resolve_spec
 from honed.stats.bootstrap import paired_diff
@@ -217,6 +218,7 @@ async def run_abtest(task: Task, a: Candidate, b: Candidate,
     plan = plan or ABPlan()
     check_alpha(plan.alpha)
     choose_test(plan.test, binary=True)  # reject an unknown test before spending calls
+    task = with_judges(task, plan.options)
     seed = plan.options.seed
     run_a = await evaluate_task(task, split=plan.split, limit=plan.limit,
                                 options=plan.options, candidate=a)

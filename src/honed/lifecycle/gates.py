@@ -21,6 +21,7 @@ from honed.engine.results import paired_diff
 from honed.engine.runner import EvalReport
 from honed.engine.session import EngineOptions
 from honed.errors import ConfigError
+from honed.lifecycle.judges.reference import with_judges
 from honed.task.eval_specs import eval_name
 from honed.task.gate_specs import Action, GateSpec
 from honed.task.task import Task
@@ -221,6 +222,7 @@ class GateRun:
 async def run_gates(task: Task, gates: Sequence[GateSpec], plan: GateRun) -> GateReport:
     """Evaluate the prompt (and the production prompt, same examples) and check the gates."""
     validate_gates(task, gates)
+    task = with_judges(task, plan.options)
     run = await evaluate_task(task, split=plan.split, limit=plan.limit, options=plan.options,
                               candidate=plan.candidate)
     production = None

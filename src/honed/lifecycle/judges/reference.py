@@ -89,3 +89,12 @@ def resolve_judges(task: Task, registry: PromptRegistry | Opener) -> Task:
             exc.field = f"evals.{index}.prompt"
             raise
     return task.model_copy(update={"evals": evals})
+
+
+def with_judges(task: Task, options: Any) -> Task:
+    """``resolve_judges`` from the registry of ``options.home`` (an ``EngineOptions``; default:
+    honed's home), opened only when an eval names a registered judge."""
+    from honed.engine.session import honed_home
+    from honed.lifecycle.registries import open_registry
+
+    return resolve_judges(task, lambda: open_registry(options.home or honed_home()))
