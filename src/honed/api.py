@@ -34,16 +34,29 @@ def _task(task: TaskLike) -> Task:
     return task if isinstance(task, Task) else load_task(task)
 
 
+def _executor(text: str | None) -> str | None:
+    """``executor=``, checked before any work starts (a bad spec, or Ray not installed)."""
+    if text is not None:
+        from honed.engine.executors import check_executor
+
+        check_executor(text, field="executor")
+    return text
+
+
 async def evaluate_async(task: TaskLike, *, split: str = "test", limit: int | None = None,
                          model: str | None = None, concurrency: int | None = None,
                          cache: bool = True, max_calls: int | None = None,
                          max_tokens: int | None = None, max_cost: float | None = None,
                          home: str | Path | None = None,
-                         callbacks: Iterable[Callback] = ()) -> EvalRun:
-    """Score the task's prompt on a split (``run.report.summary``: score, n, CI, errors)."""
+                         callbacks: Iterable[Callback] = (),
+                         executor: str | None = None) -> EvalRun:
+    """Score the task's prompt on a split (``run.report.summary``: score, n, CI, errors).
+    ``executor`` is where model calls run: ``local``, ``ray`` or ``ray:ADDRESS`` (default:
+    the task's ``executor:``, else local)."""
     options = EngineOptions(model=model, concurrency=concurrency, cache=cache,
                             limits=Limits.of(max_calls, max_tokens, max_cost),
-                            home=Path(home) if home is not None else None)
+                            home=Path(home) if home is not None else None,
+                            executor=_executor(executor))
     return await evaluate_task(_task(task), split=split, limit=limit, options=options,
                                callbacks=callbacks)
 
@@ -62,18 +75,21 @@ async def optimize_async(task: TaskLike, optimizer: str = "auto", *,
                          cache: bool = True, resume: bool = False, drop_leaked: bool = False,
                          write_output: bool = False, publish: bool = True,
                          home: str | Path | None = None,
-                         callbacks: Iterable[Callback] = ()) -> OptimizationResult:
+                         callbacks: Iterable[Callback] = (),
+                         executor: str | None = None) -> OptimizationResult:
     """Optimize the task's prompt within the budget and prove it on held-out test.
 
     ``publish`` (default on, as in the CLI) logs the run to MLflow when tracking is on and
     registers the best prompt under ``NAME@candidate`` (``load_prompt`` reads it);
-    ``write_output`` also writes ``TASK.optimized.yaml`` beside the task file.
+    ``write_output`` also writes ``TASK.optimized.yaml`` beside the task file. ``executor``
+    is where model calls run (see ``evaluate_async``); the result is the same either way.
     """
     search = SearchOptions(seed=seed, limits=Limits.of(max_calls, max_tokens, max_cost,
                                                        max_minutes),
                            model=model, reflection_model=reflection_model,
                            concurrency=concurrency, cache=cache,
-                           home=Path(home) if home is not None else None)
+                           home=Path(home) if home is not None else None,
+                           executor=_executor(executor))
     options = OptimizeOptions(optimizer=optimizer, params=dict(params or {}), search=search,
                               resume=resume, drop_leaked=drop_leaked,
                               write_output=write_output, publish=publish)

@@ -25,6 +25,7 @@ from honed.cli import (
     registry_cmd,
     report_cmd,
     serve_cmd,
+    sweep_cmd,
     ui_cmd,
 )
 
@@ -68,6 +69,7 @@ runs.command("list")(optimize_cmd.runs_list)
 runs.command("show")(optimize_cmd.runs_show)
 app.add_typer(runs, name="runs")
 app.command("bench")(bench_cmd.bench_command)
+app.command("sweep")(sweep_cmd.sweep_command)
 app.command("apply")(lifecycle_cmd.apply_command)
 app.command("gate")(lifecycle_cmd.gate_command)
 app.command("abtest")(lifecycle_cmd.abtest_command)

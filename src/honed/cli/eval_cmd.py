@@ -9,6 +9,7 @@ import typer
 
 from honed.cli.options import (
     ConcurrencyOpt,
+    ExecutorOpt,
     JsonOpt,
     MaxCallsOpt,
     MaxCostOpt,
@@ -31,12 +32,14 @@ def eval_command(
     max_tokens: MaxTokensOpt = None,
     max_cost: MaxCostOpt = None,
     max_minutes: MaxMinutesOpt = None,
+    executor: ExecutorOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Evaluate the task's prompt on a split, with a 95% CI, cost and latency."""
     import asyncio
 
     from honed.cli import render
+    from honed.cli.options import executor as checked_executor
     from honed.cli.options import limits as budget_limits
     from honed.engine.session import EngineOptions, honed_home
     from honed.errors import ConfigError
@@ -49,7 +52,7 @@ def eval_command(
     loaded = load_task(task)
     limits = budget_limits(max_calls, max_tokens, max_cost, max_minutes)
     options = EngineOptions(model=model, concurrency=concurrency, cache=not no_cache,
-                            limits=limits)
+                            limits=limits, executor=checked_executor(executor))
     show = not json_output and render.interactive()
     progress = render.Progress() if show else None
     with progress or contextlib.nullcontext():

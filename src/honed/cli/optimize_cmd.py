@@ -8,6 +8,7 @@ import typer
 
 from honed.cli.options import (
     ConcurrencyOpt,
+    ExecutorOpt,
     JsonOpt,
     MaxCallsOpt,
     MaxCostOpt,
@@ -43,6 +44,7 @@ def optimize_command(
     max_prompt_tokens: Annotated[int | None, typer.Option(
         min=1, help="reject prompts longer than this")] = None,
     concurrency: ConcurrencyOpt = None,
+    executor: ExecutorOpt = None,
     no_cache: NoCacheOpt = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="continue the latest unfinished run of this task")] = False,
@@ -56,6 +58,7 @@ def optimize_command(
 ) -> None:
     """Optimize the task's prompt; prove the gain on held-out test; write TASK.optimized.yaml."""
     from honed.cli import render
+    from honed.cli.options import executor as checked_executor
     from honed.cli.options import limits as budget_limits
     from honed.optimizers.base import Objective
     from honed.optimizers.session import SearchOptions
@@ -67,7 +70,7 @@ def optimize_command(
                            model=model, reflection_model=reflection_model,
                            objective=Objective(length_penalty, 0.0, max_prompt_tokens),
                            minibatch_size=minibatch, concurrency=concurrency,
-                           cache=not no_cache)
+                           cache=not no_cache, executor=checked_executor(executor))
     options = _options(loaded, optimizer, param or [], search, resume=resume,
                        drop_leaked=drop_leaked, publish=True)
     if dry_run:

@@ -25,6 +25,10 @@ MaxTokensOpt = Annotated[int | None, typer.Option(
 MaxCostOpt = Annotated[float | None, typer.Option(
     min=0, help="at most USD; a call starts only if its worst case fits")]
 MaxMinutesOpt = Annotated[float | None, typer.Option(min=0, help="stop after M minutes")]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--executor", help="where model calls run: local (default), ray (a local Ray cluster, or "
+                       "$RAY_ADDRESS), ray:ADDRESS (auto, HOST:PORT, ray://HOST:10001); "
+                       "?actors=N sets the actors per model. Default: the task's executor:")]
 
 
 def limits(max_calls: int | None, max_tokens: int | None, max_cost: float | None,
@@ -33,3 +37,12 @@ def limits(max_calls: int | None, max_tokens: int | None, max_cost: float | None
     from honed.engine.budget import Limits
 
     return Limits.of(max_calls, max_tokens, max_cost, max_minutes)
+
+
+def executor(text: str | None) -> str | None:
+    """``--executor``, checked before any work starts (its form; Ray installed if named)."""
+    if text is not None:
+        from honed.engine.executors import check_executor
+
+        check_executor(text)
+    return text

@@ -15,6 +15,8 @@ from typing import Any
 
 from honed.engine.budget import Budget
 from honed.engine.client import CallStats, ModelClient
+from honed.engine.executors.base import Executor
+from honed.engine.executors.local import LocalExecutor
 from honed.engine.results import ExampleResult, Summary, summarize
 from honed.errors import BudgetExhausted, HonedError, ProviderError
 from honed.evals.base import EvalContext, EvalResult, Scorer, run_scorer, weighted_score
@@ -54,6 +56,7 @@ class Engine:
     demos: Mapping[str, Example]
     emitter: Emitter = field(default_factory=Emitter)
     seed: int = 0
+    executor: Executor = field(default_factory=LocalExecutor)  # where model calls run
 
     @property
     def budget(self) -> Budget:

@@ -304,7 +304,13 @@ class EvalService:
                 "retry_reasons": dict(sum((s.retry_reasons for s in stats), Counter())),
                 "failed_calls": sum(s.failures for s in stats),
                 "charged_tokens": budget.charged.tokens, "input_tokens": budget.input_tokens,
-                "output_tokens": budget.output_tokens, "cost_usd": budget.cost_usd}
+                "output_tokens": budget.output_tokens, "cost_usd": budget.cost_usd,
+                **self._executor_stats()}
+
+    def _executor_stats(self) -> dict[str, Any]:
+        """A remote executor's actors, cells and actors lost (nothing for the local one)."""
+        stats = self._engine.executor.stats()
+        return {"executor": stats} if stats else {}
 
 
 def _ledger(ledger: Any) -> tuple[int, int, float]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from honed.engine.budget import Budget, Limits
 from honed.engine.cache import ResponseCache
 from honed.engine.client import CallStats, ModelClient, Pricer
+from honed.engine.executors.base import Executor
 from honed.engine.retry import RetryPolicy
 from honed.engine.runner import Engine
 from honed.engine.service import Checkpoints, EvalService
@@ -39,6 +40,10 @@ class EngineOptions(BaseModel):
     seed: int = 0
     home: Path | None = Field(None, exclude=True, description="state folder; default "
                               "$HONED_HOME")
+    executor: str | None = Field(None, exclude=True, description="where model calls run: "
+                                 "local, ray or ray:ADDRESS; default: the task's executor:, "
+                                 "else local (not part of a run's settings: the result is "
+                                 "the same either way)")
 
 
 def model_config(task: Task, override: str | None, concurrency: int | None = None,
@@ -78,6 +83,7 @@ async def open_engine(task: Task, splits: Splits, options: EngineOptions | None 
     options = options or EngineOptions()
     home = options.home or honed_home()
     emitter = Emitter(callbacks)
+    executor = _executor(task, options, given_model=model is not None)
     cache = (ResponseCache(home / "cache.sqlite", on_event=emitter.emit) if options.cache
              else None)
     budget, stats = Budget(options.limits), CallStats()
@@ -86,8 +92,8 @@ async def open_engine(task: Task, splits: Splits, options: EngineOptions | None 
 
     def client_for(m: Model, c: ModelConfig, concurrency: int | None) -> ModelClient:
         client = ModelClient(m, budget, cache=cache, retry=RetryPolicy(c.max_retries),
-                             concurrency=concurrency or c.concurrency, stats=stats,
-                             price=pricer(m.spec, task))
+                             concurrency=executor.concurrency(m, concurrency or c.concurrency),
+                             stats=stats, price=pricer(m.spec, task))
         clients.append(client)
         return client
 
@@ -97,18 +103,36 @@ async def open_engine(task: Task, splits: Splits, options: EngineOptions | None 
             judge_cfg = judge_cfg.model_copy(update={"spec": spec})
         if judge_cfg == cfg and clients:
             return clients[0]
-        return client_for(build(judge_cfg, task), judge_cfg, None)
+        return client_for(executor.model(judge_cfg, task), judge_cfg, None)
 
     try:
-        client_for(model or build(cfg, task), cfg, options.concurrency)
+        client_for(model or executor.model(cfg, task), cfg, options.concurrency)
         scorers = build_scorers(task, judge_model)
         pool = {**{ex.id: ex for ex in splits.train}, **task.demo_rows(), **(demos or {})}
-        yield Engine(task, clients[0], scorers, pool, emitter, options.seed)
+        yield Engine(task, clients[0], scorers, pool, emitter, options.seed, executor)
     finally:
         for client in clients:
             await client.aclose()
+        await executor.aclose()
         if cache is not None:
             cache.close()
+
+
+def _executor(task: Task, options: EngineOptions, *, given_model: bool) -> Executor:
+    """The executor of ``options.executor``, else of the task's ``executor:``, else local."""
+    from honed.engine.executors import open_executor
+
+    if options.executor is not None:
+        text, field, file = options.executor, "--executor", None
+    else:
+        text, field, file = task.executor, "executor", task.source
+    if given_model and text is not None and text.strip().lower() != "local":
+        from honed.errors import ConfigError
+
+        raise ConfigError("a model object passed in this process cannot run on a remote "
+                          "executor", field=field, file=file,
+                          fix="give the model as a spec (model: / --model) or use local")
+    return open_executor(text, field=field, file=file)
 
 
 @asynccontextmanager

@@ -126,6 +126,8 @@ def _start_run(store: RunStore, task: Task,
                               field="--resume", fix="run without --resume")
         store.touch(row.id)
         resumed = options_from_config(row.config, options.search.home)
+        resumed = resumed.model_copy(update={"search": resumed.search.model_copy(
+            update={"executor": options.search.executor})})  # where it runs: this invocation's
         return row.id, resumed.model_copy(update={"write_output": options.write_output,
                                                   "publish": options.publish})
     run_id = new_run_id()

@@ -179,6 +179,9 @@ class Task(BaseModel):
     optimizer: OptimizerConfig | None = Field(
         None, description="the default optimizer of `honed optimize`: a name, or {name: NAME, "
         "PARAM: VALUE, ...}; `honed optimizers` lists them with their parameters")
+    executor: str | None = Field(
+        None, description="where model calls run: local (default), ray or ray:ADDRESS; "
+        "--executor overrides it")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str | None = PrivateAttr(default=None)
 
