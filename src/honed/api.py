@@ -15,6 +15,7 @@ from typing import Any
 from honed.engine.budget import Limits
 from honed.engine.evaluate import EvalRun, evaluate_task
 from honed.engine.session import EngineOptions
+from honed.lifecycle.judges.reference import with_judges
 from honed.lifecycle.optimize import OptimizeOptions
 from honed.lifecycle.optimize import optimize as optimize_flow
 from honed.lifecycle.prompt import Prompt, load_prompt
@@ -57,8 +58,8 @@ async def evaluate_async(task: TaskLike, *, split: str = "test", limit: int | No
                             limits=Limits.of(max_calls, max_tokens, max_cost),
                             home=Path(home) if home is not None else None,
                             executor=_executor(executor))
-    return await evaluate_task(_task(task), split=split, limit=limit, options=options,
-                               callbacks=callbacks)
+    return await evaluate_task(with_judges(_task(task), options), split=split, limit=limit,
+                               options=options, callbacks=callbacks)
 
 
 def evaluate(task: TaskLike, **kwargs: Any) -> EvalRun:
