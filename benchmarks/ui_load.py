@@ -1,6 +1,7 @@
 """The dashboard (``honed ui``) over a full store: does every page answer in under 300 ms?
 
     nice -n 10 python benchmarks/ui_load.py [--runs 200] [--requests 10000] [--rounds 20]
+        [--experiments 200] [--traffic 2000] [--alarms 1000] [--loop-events 5000]
 
 It builds a fresh ``HONED_HOME`` in a temporary folder:
 
@@ -8,7 +9,12 @@ It builds a fresh ``HONED_HOME`` in a temporary folder:
   of them (different seeds and optimizers), each registered in the prompt registry, then copied
   under new run ids until the run store holds ``--runs`` runs (every copy keeps its
   candidates, per-example evaluations and trajectory, so each run page is a full one);
-- a production log with ``--requests`` requests over 30 days and feedback on one in ten.
+- a production log with ``--requests`` requests over 30 days and feedback on one in ten, of
+  which ``--traffic`` belong to the newest experiment (with feedback on about three in five);
+- through the store APIs (``honed.web.sample_runtime``): ``--experiments`` experiments, each
+  with the stored result of a real analysis and, once ended, its decision; ``--alarms`` drift
+  alarms, all but four cleared; ``--loop-events`` events of two loops (four fifths and one
+  fifth), a cycle every half hour and every hour.
 
 Then it serves the dashboard with uvicorn on loopback and asks each page ``--rounds`` times, one
 request at a time, timing each from send to the last byte. Reported per page: p50, p95 and max
@@ -36,10 +42,12 @@ import httpx
 import uvicorn
 
 from honed.store import open_store
+from honed.store.monitor import MonitorStore
 from honed.tracking.store import RunStore
 from honed.types import Candidate
 from honed.web.app import create_app
 from honed.web.sample import fill_log, run_sample, write_task
+from honed.web.sample_runtime import fill_alarms, fill_experiments, fill_loop
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ui-load.json"
 TARGET_MS = 300.0
@@ -71,7 +79,28 @@ def clone_run(store: RunStore, source: str, new_id: str) -> None:
     store.finish_run(new_id, row.status, {**(row.result or {}), "run_id": new_id})
 
 
-def build(root: Path, runs: int, requests: int) -> dict[str, Any]:
+def fill_runtime(home: Path, args: argparse.Namespace) -> dict[str, int]:
+    """Experiments, alarms and loop events, through the store APIs."""
+    from honed.store.experiments import ExperimentStore
+
+    traffic = min(args.traffic, args.requests)
+    with open_store(home=home) as log:
+        fill_log(log, args.requests - traffic, days=30.0, feedback_every=10)
+        fill_experiments(log, args.experiments, traffic=traffic)
+        fill_alarms(log, args.alarms, prompts=("sentiment", "sentiment-b", "support"))
+        main_loop = args.loop_events * 4 // 5
+        events = fill_loop(log, "sentiment", main_loop, every_s=1800.0, max_events=main_loop)
+        events += fill_loop(log, "support", args.loop_events, every_s=3600.0,
+                            max_events=args.loop_events - events)
+        return {"requests": len(log.requests()),
+                "experiments": len(ExperimentStore.of(log).experiments()),
+                "experiment_traffic": len(ExperimentStore.of(log).metric_rows("exp-000")),
+                "alarms": sum(sum(c.values()) for c in MonitorStore.of(log).alarm_counts()
+                              .values()),
+                "loop_events": events}
+
+
+def build(root: Path, runs: int) -> dict[str, Any]:
     task, home = write_task(root), root / "home"
     real = [asyncio.run(run_sample(task, home=home, max_calls=calls, seed=seed,
                                    optimizer=optimizer, publish=True))["run_id"]
@@ -84,10 +113,7 @@ def build(root: Path, runs: int, requests: int) -> dict[str, Any]:
         count = len(store.runs(None, 100_000))
     finally:
         store.close()
-    with open_store(home=home) as log:
-        fill_log(log, requests, days=30.0, feedback_every=10)
-        logged = len(log.requests())
-    return {"home": home, "runs": real, "run_count": count, "requests": logged}
+    return {"home": home, "runs": real, "run_count": count}
 
 
 def pages(runs: list[str]) -> dict[str, str]:
@@ -104,7 +130,13 @@ def pages(runs: list[str]) -> dict[str, str]:
         "production (7d, the default)": "/production",
         "production (all)": "/production?range=all",
         "production (one prompt, 24h)": "/production?range=24h&prompt=sentiment",
-        "experiments": "/panels/experiments", "drift": "/panels/drift", "loop": "/panels/loop",
+        "experiments": "/experiments", "experiments, running only": "/experiments?status=running",
+        "an experiment (with its history)": "/experiments/exp-000",
+        "an ended experiment (decisions)": "/experiments/exp-005",
+        "drift": "/drift", "drift, page 10 of the cleared": "/drift?page=10",
+        "drift, clear confirmation": "/drift/clear?prompt=support",
+        "loop": "/loop", "loop, 100 cycles": "/loop?show=100",
+        "loop, the other loop": "/loop?loop=support",
         "login": "/login", "htmx.min.js": "/static/htmx.min.js",
     }
 
@@ -156,14 +188,21 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--experiments", type=int, default=200)
+    parser.add_argument("--traffic", type=int, default=2000)
+    parser.add_argument("--alarms", type=int, default=1000)
+    parser.add_argument("--loop-events", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="honed-ui-load-") as folder:
         started = time.perf_counter()
-        built = build(Path(folder), args.runs, args.requests)
-        print(f"built {built['run_count']} runs and {built['requests']} requests in "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
+        built = build(Path(folder), args.runs)
+        built.update(fill_runtime(built["home"], args))
+        print(f"built {built['run_count']} runs, {built['requests']} requests, "
+              f"{built['experiments']} experiments, {built['alarms']} alarms and "
+              f"{built['loop_events']} loop events in {time.perf_counter() - started:.0f} s",
+              flush=True)
         results = measure(built["home"], pages(built["runs"]), args.rounds)
     worst = max(results.values(), key=lambda r: r["p95_ms"])
     report = {
@@ -172,7 +211,9 @@ def main() -> int:
                     "cores": os.cpu_count(),
                     "load_average_1m_before_after": [round(load_before[0], 2),
                                                      round(os.getloadavg()[0], 2)]},
-        "runs": built["run_count"], "requests": built["requests"], "rounds": args.rounds,
+        "runs": built["run_count"], "requests": built["requests"],
+        "experiments": built["experiments"], "experiment_traffic": built["experiment_traffic"],
+        "alarms": built["alarms"], "loop_events": built["loop_events"], "rounds": args.rounds,
         "target_p95_ms": TARGET_MS, "worst_p95_ms": worst["p95_ms"],
         "target_met": all(r["p95_ms"] < TARGET_MS for r in results.values()),
         "pages": results,

@@ -164,3 +164,21 @@ def test_upgrade_from_0001_keeps_the_data(db_url: str) -> None:
             assert store_db.current_revision(conn) == store_db.head_revision()
     finally:
         engine.dispose()
+
+
+def test_metric_rows_hold_what_a_metric_reads(store: LogStore) -> None:
+    store.log_requests([_request("a", "exp", "control", 3.0),
+                        _request("b", "exp", "treatment", 1.0),
+                        _request("c", "other", "control", 2.0)])
+    store.add_feedback("a", score=0.5, comment="fine")
+    store.add_feedback("a", label="positive")
+    store.add_feedback("c", score=1.0)
+    es = ExperimentStore.of(store)
+    rows = es.metric_rows("exp")
+    assert [r["id"] for r in rows] == ["b", "a"]  # oldest first, this experiment only
+    assert set(rows[0]) == {"id", "created", "arm", "error", "output", "feedback"}
+    assert rows[0]["feedback"] == []
+    assert [(f["score"], f["label"]) for f in rows[1]["feedback"]] == [(0.5, None),
+                                                                      (None, "positive")]
+    assert [r["id"] for r in es.metric_rows("exp", limit=1)] == ["b"]
+    assert es.metric_rows("none") == []

@@ -13,7 +13,6 @@ from honed.store.production import (
     latest_feedback,
     prompt_names,
     request_buckets,
-    table_rows,
 )
 
 T0 = 1_800_000_000.0  # a multiple of 3600
@@ -56,9 +55,3 @@ def test_latencies_and_feedback(log) -> None:
     newest = latest_feedback(log, limit=1)
     assert newest[0]["request_id"] == "d" and newest[0]["inputs"] == {"x": "d"}
     assert prompt_names(log) == ["p"]
-
-
-def test_rows_of_any_table(log) -> None:
-    columns, rows = table_rows(log, "feedback", limit=5)
-    assert "request_id" in columns and {r["request_id"] for r in rows} == {"a", "d"}
-    assert table_rows(log, "no_such_table") is None

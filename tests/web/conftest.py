@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from honed.store import open_store
 from honed.web.app import create_app
 from honed.web.sample import fill_log, run_sample, write_task
+from honed.web.sample_runtime import fill_alarms, fill_experiments, fill_loop
 
 CHROMIUM = Path(os.environ.get("HONED_CHROMIUM", "/usr/bin/chromium"))
 
@@ -45,13 +46,17 @@ def in_thread(coroutine: Any) -> Any:
 
 
 def build_home(root: Path) -> Home:
-    """Two published runs of the sample task (different seeds and optimizers) and a log."""
+    """Two published runs of the sample task (different seeds and optimizers) and a log with
+    experiments, drift alarms and a loop's cycles."""
     task, home = write_task(root), root / "home"
     first = in_thread(run_sample(task, home=home, max_calls=150, publish=True))
     second = in_thread(run_sample(task, home=home, max_calls=120, seed=1, optimizer="mutate",
                                   publish=True))
     with open_store(home=home) as store:
         fill_log(store, 240, days=3.0, feedback_every=4)
+        fill_experiments(store, 12, traffic=160)
+        fill_alarms(store, 30, prompts=("sentiment", "sentiment-b"))
+        fill_loop(store, "sentiment", 12)
         keys = {scope: store.create_key(scope, f"test-{scope}")[1]
                 for scope in ("admin", "serve")}
     return Home(root, home, (first["run_id"], second["run_id"]), keys)

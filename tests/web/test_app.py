@@ -20,7 +20,8 @@ PAGES = ["/runs", "/runs?q=sentiment&sort=best_test&order=asc", "/runs/{run}",
          "/compare?run={run}&run=sentiment@candidate", "/registry", "/registry/sentiment",
          "/registry/sentiment?v=1", "/registry/sentiment/diff?a=1&b=2",
          "/registry/sentiment/promote?version=1", "/login", "/production",
-         "/production?range=24h&prompt=sentiment", "/panels/experiments", "/panels/drift",
+         "/production?range=24h&prompt=sentiment", "/experiments", "/experiments/exp-000",
+         "/experiments/exp-005", "/drift", "/drift/clear?prompt=sentiment-b", "/loop",
          "/panels/loop"]
 
 
@@ -172,7 +173,8 @@ def test_an_empty_home(tmp_path) -> None:
         assert "No runs yet" in http.get("/runs").text
         assert "No prompts registered yet" in http.get("/registry").text
         assert "No production log here yet" in http.get("/production").text
-        assert "Nothing recorded yet" in http.get("/panels/experiments").text
+        assert "No production log here yet" in http.get("/panels/experiments").text
+        assert "No production log here yet" in http.get("/drift").text
         assert http.get("/panels/nope").status_code == 404
         assert "pick two or more runs" in http.get("/compare?run=x").text
     assert not (tmp_path / "nothing").exists()  # reading creates no state

@@ -63,7 +63,7 @@ def test_every_page_in_a_browser(watched: Watched, sample_home: Home, tmp_path: 
     for index, path in enumerate(["/runs", f"/runs/{run}", f"/compare?run={run}&run={other}",
                                   "/registry", "/registry/sentiment",
                                   "/registry/sentiment/promote?version=2", "/production",
-                                  "/panels/experiments", "/panels/drift", "/panels/loop",
+                                  "/experiments", "/experiments/exp-000", "/drift", "/loop",
                                   "/login"]):
         page = watched.open(path)
         page.screenshot(path=str(tmp_path / f"page-{index}.png"), full_page=True)
@@ -172,6 +172,48 @@ def test_promote_needs_an_admin_sign_in(watched: Watched, sample_home: Home,
     page.select_option("select[name=a]", "2")  # htmx: the diff between two versions
     page.select_option("select[name=b]", "1")
     expect(page.locator("#diff > h3")).to_have_text("sentiment/2 → sentiment/1")
+    watched.check()
+
+
+def test_experiments_drift_and_loop(watched: Watched, sample_home: Home,
+                                    tmp_path: Path) -> None:
+    page = watched.open("/experiments")
+    assert page.locator("#srm-alarms").is_visible()  # the sample's exp-001 is skewed
+    assert page.locator("tr.experiment-row").count() == 12
+    page.click("tr[data-experiment='exp-000'] a")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("exp-000")
+    assert page.locator("#history svg.chart polygon.band").count() == 1
+    page.screenshot(path=str(tmp_path / "experiment.png"), full_page=True)
+    watched.check()
+    page = watched.open("/experiments/exp-004")  # stopped: the reason holds an img tag
+    assert '<img src="x"' in page.locator("#decisions dl.evidence").first.inner_text()
+    page.locator("#decisions details summary").first.click()
+    assert "last_result" in page.locator("#decisions details pre").first.inner_text()
+    watched.check()
+    page = watched.open("/loop")
+    assert page.locator("tr.cycle-row").count() == 12
+    page.locator("tr.cycle-row[data-cycle='10'] + tr details summary").click()
+    detail = page.locator("tr.cycle-row[data-cycle='10'] + tr details pre").first
+    assert detail.is_visible() and "<script>window.__pwned = 1</script>" in page.locator(
+        "tr.cycle-row[data-cycle='10'] + tr details").inner_text()
+    page.screenshot(path=str(tmp_path / "loop.png"), full_page=True)
+    watched.check()
+    page = watched.open("/drift")
+    opened = page.locator("tr.alarm-row.open").count()
+    page.locator("tr.alarm-row.open a.clear-link").first.click()
+    page.wait_for_load_state()
+    assert "Read-only" in page.inner_text("main")
+    page.click("#sign-in")
+    page.fill("input[name=key]", sample_home.keys["admin"])
+    page.click("#login-form button")
+    page.wait_for_url("**/drift/clear?**")  # back at the confirmation
+    page.click("#confirm")
+    page.wait_for_load_state()
+    assert "cleared 1 alarm" in page.inner_text("#done")
+    page = watched.open("/drift")
+    assert page.locator("tr.alarm-row.open").count() == opened - 1
+    page.screenshot(path=str(tmp_path / "drift.png"), full_page=True)
     watched.check()
 
 

@@ -54,10 +54,10 @@ def monitor_status(
 ) -> None:
     """Per-version quality, errors, latency and cost, and open drift alarms (changes nothing)."""
     from honed.monitor import status
-    from honed.store.monitor import MonitorStore
+    from honed.store.production import prompt_names
 
     with open_log() as store:
-        names = [prompt] if prompt else MonitorStore.of(store).prompts()
+        names = [prompt] if prompt else prompt_names(store)
         _show([status(store, _config(name, days, reference_n=reference_n, window=window))
                for name in names], json_output)
 

@@ -79,6 +79,44 @@ class MonitorStore:
             return int(conn.execute(query.values(cleared_at=time.time(), cleared_by=by))
                        .rowcount)
 
+    def alarm(self, alarm_id: int) -> dict[str, Any] | None:
+        """The alarm ``alarm_id``, or None."""
+        from sqlalchemy import select
+
+        a = schema.alarms
+        with self.engine.connect() as conn:
+            found = conn.execute(select(a).where(a.c.id == int(alarm_id))).mappings().first()
+        return None if found is None else _decoded(found, "evidence")
+
+    def cleared_alarms(self, prompt: str | None = None, *, limit: int = 100,
+                       offset: int = 0) -> list[dict[str, Any]]:
+        """Cleared alarms, the latest cleared first, a page of ``limit`` from ``offset``."""
+        from sqlalchemy import select
+
+        a = schema.alarms
+        query = (select(a).where(a.c.cleared_at.is_not(None))
+                 .order_by(a.c.cleared_at.desc(), a.c.id.desc())
+                 .limit(int(limit)).offset(int(offset)))
+        if prompt is not None:
+            query = query.where(a.c.prompt == prompt)
+        with self.engine.connect() as conn:
+            return [_decoded(m, "evidence") for m in conn.execute(query).mappings()]
+
+    def alarm_counts(self) -> dict[str, dict[str, int]]:
+        """Per prompt: how many alarms are ``open`` and how many ``cleared``."""
+        from sqlalchemy import func, select
+
+        a = schema.alarms
+        cleared = a.c.cleared_at.is_not(None)
+        query = select(a.c.prompt, cleared.label("cleared"), func.count()).group_by(
+            a.c.prompt, cleared)
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for prompt, is_cleared, n in conn.execute(query):
+                counts = out.setdefault(str(prompt), {"open": 0, "cleared": 0})
+                counts["cleared" if is_cleared else "open"] += int(n)
+        return dict(sorted(out.items()))
+
     # scores -----------------------------------------------------------------------------------
     def scores(self, request_ids: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Every stored eval score of the requests: eval -> request id -> score row."""
@@ -122,11 +160,32 @@ class MonitorStore:
         with self.engine.connect() as conn:
             return [_decoded(m, "detail") for m in conn.execute(query).mappings()]
 
-    # prompts ----------------------------------------------------------------------------------
-    def prompts(self) -> list[str]:
-        """Names of the prompts in the production log."""
+    def loops(self) -> list[dict[str, Any]]:
+        """Every loop with events: ``loop``, ``events``, ``cycle`` and ``first_cycle`` (the
+        latest and the earliest cycle's number), ``first`` and ``last`` (times), the most
+        recently active first."""
+        from sqlalchemy import func, select
+
+        e = schema.loop_events
+        query = select(e.c.loop, func.count(), func.max(e.c.cycle), func.min(e.c.cycle),
+                       func.min(e.c.created), func.max(e.c.created)).group_by(e.c.loop)
+        with self.engine.connect() as conn:
+            rows = [{"loop": str(loop), "events": int(n), "cycle": int(cycle or 0),
+                     "first_cycle": int(first_cycle or 0), "first": float(first),
+                     "last": float(last)}
+                    for loop, n, cycle, first_cycle, first, last in conn.execute(query)]
+        return sorted(rows, key=lambda r: (-r["last"], r["loop"]))
+
+    def cycle_events(self, loop: str, first: int,
+                     last: int | None = None) -> list[dict[str, Any]]:
+        """The loop's events of cycles ``first`` to ``last`` (the latest by default), newest
+        first."""
         from sqlalchemy import select
 
-        r = schema.requests
+        e = schema.loop_events
+        query = (select(e).where(e.c.loop == loop, e.c.cycle >= int(first))
+                 .order_by(e.c.created.desc(), e.c.id.desc()))
+        if last is not None:
+            query = query.where(e.c.cycle <= int(last))
         with self.engine.connect() as conn:
-            return sorted(str(p) for (p,) in conn.execute(select(r.c.prompt).distinct()))
+            return [_decoded(m, "detail") for m in conn.execute(query).mappings()]

@@ -138,20 +138,3 @@ def prompt_names(store: LogStore) -> list[str]:
     r = schema.requests
     with store.engine.connect() as conn:
         return sorted(row[0] for row in conn.execute(select(r.c.prompt).distinct()))
-
-
-def table_rows(store: LogStore, name: str,
-               limit: int = 100) -> tuple[list[str], list[dict[str, Any]]] | None:
-    """The newest ``limit`` rows of the log's table ``name`` (by ``created`` when it has one),
-    with its column names; None when the table does not exist."""
-    from sqlalchemy import MetaData, Table, inspect, select
-
-    if not inspect(store.engine).has_table(name):
-        return None
-    table = Table(name, MetaData(), autoload_with=store.engine)
-    query = select(table)
-    if "created" in table.c:
-        query = query.order_by(table.c.created.desc())
-    with store.engine.connect() as conn:
-        rows = [dict(m) for m in conn.execute(query.limit(int(limit))).mappings()]
-    return [c.name for c in table.columns], rows

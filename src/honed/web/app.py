@@ -38,7 +38,7 @@ def create_app(home: str | Path, *, db_url: str | None = None, backend: str | No
     """The dashboard over the state in ``home`` (the production log: ``db_url``, else
     ``$HONED_DB``, else ``home/serve.sqlite``; the registry: ``backend``, else
     ``$HONED_REGISTRY``, else local). ``poll_s``: how often a live run page checks for news."""
-    from honed.web.routes import production, registry, runs
+    from honed.web.routes import drift, experiments, loop, production, registry, runs
 
     sources = Sources(Path(home), db_url=db_url, backend=backend)
 
@@ -56,7 +56,7 @@ def create_app(home: str | Path, *, db_url: str | None = None, backend: str | No
     app.state.env = environment()
     app.state.poll_s = poll_s
     app.state.hosts = _hosts(bind_host)
-    for module in (runs, registry, production):
+    for module in (runs, registry, production, experiments, drift, loop):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _guards(app)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -12,27 +11,11 @@ from fastapi.responses import HTMLResponse
 from honed.server.errors import ApiError
 from honed.web.session import Admin, admin_of
 
-
-@dataclass(frozen=True)
-class Panel:
-    """A dashboard page over tables of the production log that other parts of honed add
-    (shown once the tables exist)."""
-
-    kind: str
-    title: str
-    tables: tuple[str, ...]
-    about: str
-
-
-PANELS = (
-    Panel("experiments", "Experiments", ("experiments", "decisions"),
-          "online A/B tests on live traffic and the decisions taken on them"),
-    Panel("drift", "Drift", ("alarms",), "drift alarms raised over the production log"),
-    Panel("loop", "Loop", ("loop_events",),
-          "the continuous-learning loop: every step of every cycle"),
-)
 NAV = (("/runs", "Runs"), ("/registry", "Registry"), ("/production", "Production"),
-       *((f"/panels/{p.kind}", p.title) for p in PANELS))
+       ("/experiments", "Experiments"), ("/drift", "Drift"), ("/loop", "Loop"))
+# the pages over the tables experiments, monitoring and the loop add to the production log
+# (their first addresses, still answered with a redirect)
+PANELS = {"experiments": "/experiments", "drift": "/drift", "loop": "/loop"}
 
 
 def current_admin(request: Request) -> Admin | None:

@@ -27,6 +27,15 @@ class Series:
     highlight: Sequence[bool] = field(default_factory=tuple)  # points drawn larger
 
 
+@dataclass(frozen=True)
+class Band:
+    """A shaded area between a low and a high line: ``points`` are ``(x, low, high)``."""
+
+    name: str
+    points: Sequence[tuple[float, float, float]]
+    color: str = PALETTE[0]
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering [low, high]."""
     if not math.isfinite(low) or not math.isfinite(high):
@@ -163,20 +172,40 @@ def _legend(series: Sequence[Series], colors: Sequence[str], width: int) -> list
     return out
 
 
+def _band(frame: _Frame, band: Band) -> str:
+    upper = [f"{frame.x(x):.1f},{frame.y(high):.1f}" for x, _, high in band.points]
+    lower = [f"{frame.x(x):.1f},{frame.y(low):.1f}" for x, low, _ in reversed(band.points)]
+    return (f'<polygon class="band" points="{" ".join(upper + lower)}" fill="{band.color}" '
+            f'fill-opacity="0.18" stroke="none"><title>{escape(band.name)}</title></polygon>')
+
+
+def _rule(frame: _Frame, value: float) -> str:
+    y = frame.y(value)
+    return (f'<line class="rule" x1="{_PAD[0]}" y1="{y:.1f}" x2="{frame.width - _PAD[1]}" '
+            f'y2="{y:.1f}" stroke="#111827" stroke-dasharray="4 3"/>')
+
+
 def chart(series: Sequence[Series], *, x_label: str, y_label: str, width: int = 720,
           height: int = 260, y_range: tuple[float, float] | None = None,
           x_format: Callable[[float], str] = number,
           x_ticks: Callable[[float, float], list[float]] = nice_ticks,
-          title: str = "") -> Markup:
-    """A line, step and dot chart of ``series`` on shared axes, with a legend."""
-    xs = [x for s in series for x, _ in s.points]
-    ys = [y for s in series for _, y in s.points]
+          title: str = "", bands: Sequence[Band] = (), rule: float | None = None) -> Markup:
+    """A line, step and dot chart of ``series`` on shared axes, with a legend; ``bands``
+    shaded under the lines, ``rule`` a dashed horizontal line at that value."""
+    xs = [x for s in series for x, _ in s.points] + [p[0] for b in bands for p in b.points]
+    ys = ([y for s in series for _, y in s.points] + [v for b in bands for p in b.points
+                                                      for v in p[1:]]
+          + ([] if rule is None else [rule]))
     frame = _Frame(xs, ys, width, height + _PAD[2], y_range, x_ticks)
     colors = [s.color or PALETTE[i % len(PALETTE)] for i, s in enumerate(series)]
     body = _axes(frame, x_label, y_label, x_format)
+    body += [_band(frame, b) for b in bands if b.points]
+    if rule is not None:
+        body.append(_rule(frame, rule))
     for s, color in zip(series, colors, strict=True):
         body += _series(frame, s, color)
-    body += _legend(series, colors, width)
+    legend = [*series, *(Series(b.name, ()) for b in bands)]
+    body += _legend(legend, [*colors, *(b.color for b in bands)], width)
     label = escape(title or f"{y_label} against {x_label}")
     return Markup(f'<svg class="chart" viewBox="0 0 {width} {frame.height}" role="img" '
                   f'aria-label="{label}">'

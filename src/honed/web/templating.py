@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from honed.web.evidence import p_value
 from honed.web.svg import bar
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -49,6 +50,20 @@ def when(value: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(value)))
 
 
+def asof(value: Any) -> str:
+    """A time as a clock reading (``HH:MM``), with the date unless it is today."""
+    if not value:
+        return "-"
+    moment = time.localtime(float(value))
+    if time.strftime("%Y-%m-%d", moment) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def percent(value: Any, digits: int = 0) -> str:
+    return "-" if value is None else f"{100 * float(value):.{digits}f}%"
+
+
 def seconds(value: Any) -> str:
     if value is None:
         return "-"
@@ -72,7 +87,7 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters.update(score=score, ci=ci, signed=signed, usd=usd, count=count, when=when,
-                       seconds=seconds)
+                       seconds=seconds, asof=asof, pvalue=p_value, percent=percent)
     env.globals.update(bar=bar, share=share)
     return env
 

@@ -1,16 +1,15 @@
 """Production, from the log of ``honed serve``: traffic, quality (feedback), errors, cost and
-latency over time per prompt version, the latest feedback; and the panels over tables that
-experiments, drift monitoring and the continuous-learning loop add to the log."""
+latency over time per prompt version, the latest feedback. (Experiments, drift and the loop
+have pages of their own; ``/panels/KIND``, their first addresses, redirects there.)"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from honed.errors import ConfigError
 from honed.lifecycle.report.production import RANGES, Production, production_report
-from honed.store.production import table_rows
 from honed.web.pages import PANELS, render
 from honed.web.svg import Series, chart, clock, time_ticks
 
@@ -54,13 +53,10 @@ async def production_page(request: Request, range: str = "7d",
                   ranges=RANGES, range=report.range, prompt=prompt)
 
 
-@router.get("/panels/{kind}", response_class=HTMLResponse)
-async def panel_page(request: Request, kind: str) -> Response:
-    panel = next((p for p in PANELS if p.kind == kind), None)
-    if panel is None:
+@router.get("/panels/{kind}")
+async def panel_page(kind: str) -> Response:
+    """The first addresses of the experiments, drift and loop pages."""
+    if kind not in PANELS:
         raise ConfigError(f"no dashboard page {kind!r}",
-                          fix=f"pages: {', '.join(p.kind for p in PANELS)}")
-    store = request.app.state.sources.log()
-    tables = [(name, table_rows(store, name) if store is not None else None)
-              for name in panel.tables]
-    return render(request, "panel.html", panel=panel, tables=tables)
+                          fix=f"pages: {', '.join(PANELS.values())}")
+    return RedirectResponse(PANELS[kind], status_code=308)
