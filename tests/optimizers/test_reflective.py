@@ -213,7 +213,8 @@ def test_junk_reflection_is_survived() -> None:
 
 def test_failing_reflection_calls_end_the_search_cleanly() -> None:
     def broken(request: Request) -> str:
-        raise BadResponseError("the reflection model answered nonsense")
+        # retried at once (retry_after=0): the test is about the search, not the back-off
+        raise BadResponseError("the reflection model answered nonsense", retry_after=0.0)
 
     search = ReflectiveSearch(patience=1)
     ctx, _, _, stopped = run_search(search, reflection=broken)
