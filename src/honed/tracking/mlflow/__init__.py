@@ -14,7 +14,8 @@ credentials never reach the store (nor the spool file).
 MLflow stays off the critical path: importing it and opening its store cost seconds, so the
 tracker writes the run to a spool file (``spool``) and a flusher (``flush``, ``replay``) logs it
 to MLflow, in a detached background process for ``tracking: auto`` commands. The next tracked
-command or ``honed ui`` flushes whatever was left behind, so a killed flusher loses nothing.
+command or ``honed registry ui`` flushes whatever was left behind, so a killed flusher loses
+nothing.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 A tracked command starts this in the background (``--home``) unless it is already running
 there, and returns; the flusher logs every finished run in the spool, then looks again before it
-exits. The next tracked command and ``honed ui`` flush whatever is left (``flush_pending``). Only
-a process that has something to log imports MLflow. Exit status 0 when everything was logged (or
-was being logged by another process), 1 when something failed (noted next to the file, retried
-later).
+exits. The next tracked command and ``honed registry ui`` flush whatever is left
+(``flush_pending``). Only a process that has something to log imports MLflow. Exit status 0
+when everything was logged (or was being logged by another process), 1 when something failed
+(noted next to the file, retried later).
 """
 
 from __future__ import annotations

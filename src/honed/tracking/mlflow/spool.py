@@ -8,8 +8,9 @@ honed.tracking.mlflow.flush``) logs a file to MLflow and deletes it; it holds an
 on the file while it works, so two flushers never log the same run twice.
 
 What is left behind (a flusher killed, an MLflow store that was down, a command killed mid-run)
-is picked up by the next tracked command or ``honed ui``: ``pending`` lists the final files no
-flusher holds, and the checkpoints of commands that are no longer running (logged as killed).
+is picked up by the next tracked command or ``honed registry ui``: ``pending`` lists the final
+files no flusher holds, and the checkpoints of commands that are no longer running (logged as
+killed).
 A failed attempt leaves ``<id>.error`` next to the file (attempts and the masked error); after
 ``MAX_ATTEMPTS`` the file moves to ``spool/failed/`` and is no longer retried.
 """
