@@ -64,6 +64,12 @@ def test_a_bad_sweep_file_exits_2(make_task: Callable[..., Path],
     assert says in err and "Traceback" not in err
 
 
+def test_a_missing_sweep_file_is_named(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: sweep file not found" in capsys.readouterr().err
+
+
 def test_executor_flag_is_checked_first(make_task: Callable[..., Path],
                                         monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:

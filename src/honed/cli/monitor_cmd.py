@@ -33,7 +33,7 @@ def _config(prompt: str, days: float, **fields: Any) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = "--" + str(first["loc"][0]).replace("_", "-")
-        raise ConfigError(f"{field}: {first['msg']}", field=field) from None
+        raise ConfigError(str(first["msg"]), field=field) from None
 
 
 def _show(reports: list[Any], json_output: bool) -> None:

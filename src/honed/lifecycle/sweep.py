@@ -121,6 +121,9 @@ def load_sweep(path: str | Path, out: Path | None = None) -> Sweep:
     from honed.task.config import read_yaml, validation_error
 
     path = Path(path)
+    if not path.is_file():
+        raise ConfigError("sweep file not found", file=str(path),
+                          fix="give the path of a sweep YAML (tasks:, optimizers:, seeds:)")
     doc = read_yaml(path)
     if not isinstance(doc, dict):
         raise ConfigError("a sweep file must be a YAML mapping", file=str(path),
