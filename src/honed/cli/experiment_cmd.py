@@ -5,37 +5,20 @@ of this home. Thin edges over ``honed.lifecycle.experiments``: parse, call, rend
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from honed.cli.keys_cmd import open_log_and_registry
 from honed.cli.options import JsonOpt
 
 if TYPE_CHECKING:
-    from honed.lifecycle.registry import PromptRegistry
-    from honed.store import LogStore
+    pass
 
 NameArg = Annotated[str, typer.Argument(help="the experiment's name", show_default=False)]
 EXIT_CHECK_FAILED = 1
-
-
-@contextmanager
-def _opened() -> Iterator[tuple[LogStore, PromptRegistry]]:
-    from honed.cli.keys_cmd import open_log
-    from honed.engine.session import honed_home
-    from honed.lifecycle.registries import open_registry
-
-    registry = open_registry(honed_home())
-    try:
-        with open_log() as store:
-            yield store, registry
-    finally:
-        close = getattr(registry, "close", None)
-        if callable(close):
-            close()
 
 
 def _out(data: Any, json_output: bool, show: Callable[[Any], None]) -> None:
@@ -82,7 +65,7 @@ def experiment_start(
         split=split, guardrails=parse_guardrails(guardrail or []), max_requests=max_requests,
         max_days=max_days, task=None if task is None else str(task))
     config.validate()
-    with _opened() as (store, registry):
+    with open_log_and_registry() as (store, registry):
         experiment = start_experiment(store, registry, config)
     _out(experiment.to_dict(), json_output, show.started)
 
@@ -92,7 +75,7 @@ def experiment_status(name: NameArg, json_output: JsonOpt = False) -> None:
     from honed.cli.render import experiments as show
     from honed.lifecycle.experiments import experiment_status as status
 
-    with _opened() as (store, _registry):
+    with open_log_and_registry() as (store, _registry):
         data = status(store, name)
     _out(data, json_output, show.status)
 
@@ -102,7 +85,7 @@ def experiment_stop(name: NameArg, json_output: JsonOpt = False) -> None:
     from honed.cli.render import experiments as show
     from honed.lifecycle.experiments import stop_experiment
 
-    with _opened() as (store, _registry):
+    with open_log_and_registry() as (store, _registry):
         decision = stop_experiment(store, name)
     _out(dict(decision), json_output, show.stopped)
 
@@ -113,7 +96,7 @@ def experiment_list(json_output: JsonOpt = False) -> None:
     from honed.experiments import Experiment
     from honed.store.experiments import ExperimentStore
 
-    with _opened() as (store, _registry):
+    with open_log_and_registry() as (store, _registry):
         rows = ExperimentStore.of(store).experiments()
     data = {"experiments": [Experiment.from_row(row).to_dict() for row in rows]}
     _out(data, json_output, show.listing)
@@ -132,7 +115,7 @@ def experiment_check(
     from honed.cli.render import experiments as show
     from honed.lifecycle.experiments import check_experiments
 
-    with _opened() as (store, registry):
+    with open_log_and_registry() as (store, registry):
         reports = check_experiments(store, registry, [name] if name else [])
     data = {"checked": [report.to_dict() for report in reports]}
     _out(data, json_output, show.checked)
@@ -151,6 +134,6 @@ def rollback_command(
     from honed.cli.render import experiments as show
     from honed.lifecycle.experiments import rollback_decision
 
-    with _opened() as (store, registry):
+    with open_log_and_registry() as (store, registry):
         decision = rollback_decision(store, registry, name)
     _out(dict(decision), json_output, show.rolled_back)

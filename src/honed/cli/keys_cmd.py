@@ -6,6 +6,8 @@ it with ``tail -n1``); the store keeps only its hash.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +15,7 @@ import typer
 from honed.cli.options import JsonOpt
 
 if TYPE_CHECKING:
+    from honed.lifecycle.registry import PromptRegistry
     from honed.store import LogStore
 
 ScopeOpt = Annotated[str, typer.Option(
@@ -29,6 +32,22 @@ def open_log() -> LogStore:
     from honed.store import open_store
 
     return open_store(home=honed_home())
+
+
+@contextmanager
+def open_log_and_registry() -> Iterator[tuple[LogStore, PromptRegistry]]:
+    """The production log and the prompt registry of this home, both closed at the end."""
+    from honed.engine.session import honed_home
+    from honed.lifecycle.registries import open_registry
+
+    registry = open_registry(honed_home())
+    try:
+        with open_log() as store:
+            yield store, registry
+    finally:
+        close = getattr(registry, "close", None)
+        if callable(close):
+            close()
 
 
 def keys_create(scope: ScopeOpt, name: NameOpt = None) -> None:

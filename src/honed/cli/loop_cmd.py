@@ -20,21 +20,13 @@ LoopArg = Annotated[Path, typer.Argument(help="the loop file (loop.yaml)", show_
 
 @contextmanager
 def _context(path: Path) -> Iterator[Any]:
-    from honed.cli.keys_cmd import open_log
+    from honed.cli.keys_cmd import open_log_and_registry
     from honed.engine.session import honed_home
-    from honed.lifecycle.registries import open_registry
     from honed.loop import TickContext, load_loop
 
     config = load_loop(path)
-    home = honed_home()
-    registry = open_registry(home)
-    try:
-        with open_log() as store:
-            yield TickContext(config, store, registry, home)
-    finally:
-        close = getattr(registry, "close", None)
-        if callable(close):
-            close()
+    with open_log_and_registry() as (store, registry):
+        yield TickContext(config, store, registry, honed_home())
 
 
 def _show_tick(report: Any, json_output: bool) -> None:

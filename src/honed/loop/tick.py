@@ -117,7 +117,7 @@ def _due(config: LoopConfig, current: h.LoopState, alarms: list[dict[str, Any]],
     fresh = [int(a["id"]) for a in alarms if int(a["id"]) not in current.handled_alarms]
     waited = (current.last_end is None
               or now - current.last_end >= span_s(trigger.retry_after, "retry_after"))
-    if trigger.on_alarm and alarms and (fresh or waited) and waited:
+    if trigger.on_alarm and alarms and (fresh or waited):
         return "alarm", [int(a["id"]) for a in alarms]
     if trigger.every is not None and (current.last_start is None or now - current.last_start
                                       >= span_s(trigger.every, "every")):
