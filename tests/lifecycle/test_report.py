@@ -134,10 +134,39 @@ def test_front_is_the_runs_own(sample, store) -> None:
     assert all(p.prompt_tokens > 0 for p in report.front)
 
 
-def test_notes_say_what_is_missing(sample, store) -> None:
-    report = report_of(sample, store)
-    assert any("final test evaluation" in n for n in report.notes)
+def test_held_out_matrix_is_the_final_test(sample, store) -> None:
+    report, result = report_of(sample, store), sample["result"]
+    matrix = report.test_matrix
+    assert matrix is not None and matrix.split == "test"
+    assert [c.role for c in matrix.columns] == ["seed", "best"]
+    assert [c.val.score for c in matrix.columns] == [result["seed"]["test"]["score"],
+                                                     result["best"]["test"]["score"]]
+    assert len(matrix.rows) == result["best"]["test"]["n"]
+    assert all(row.inputs is not None for row in matrix.rows)
+    for index, split_score in enumerate(c.val for c in matrix.columns):
+        scores = [row.cells[index].score or 0.0 for row in matrix.rows]
+        assert sum(scores) / len(scores) == pytest.approx(split_score.score)
+    assert [row.name for row in report.test_evals] == [row.name for row in report.evals]
+    assert not any("final test evaluation" in n for n in report.notes)
     assert not any("task file" in n for n in report.notes)  # it is there: inputs are shown
+
+
+def test_a_run_without_test_rows_says_so(sample, tmp_path) -> None:
+    import shutil
+    import sqlite3
+
+    home = tmp_path / "home"
+    shutil.copytree(sample["home"], home)
+    with sqlite3.connect(home / "runs.sqlite") as db:
+        db.execute("DELETE FROM evaluations WHERE split='test'")  # as older versions kept it
+    opened = RunStore(home / "runs.sqlite")
+    try:
+        report = report_of({**sample, "home": home}, opened)
+    finally:
+        opened.close()
+    assert report.test_matrix is None and report.test_evals == ()
+    assert any("final test evaluation" in n for n in report.notes)
+    assert report.best["test"].score == sample["result"]["best"]["test"]["score"]
 
 
 def test_json_ready_and_raw(sample, store) -> None:

@@ -155,6 +155,31 @@ def test_resume_after_crash_redoes_nothing_and_matches(tmp_path, monkeypatch) ->
     assert resumed.to_dict()["test_diff"] == fresh.to_dict()["test_diff"]
 
 
+def test_resume_during_the_final_test_keeps_the_finished_half(tmp_path, monkeypatch) -> None:
+    """A crash after the seed's test evaluation: the resumed run tests only the best."""
+    from honed.engine.service import EvalService
+
+    path, measure = make(tmp_path), EvalService.measure
+
+    async def crash_on_best(self, candidate, examples, label):
+        if label == "test best":
+            raise RuntimeError("simulated crash in the test")
+        return await measure(self, candidate, examples, label)
+
+    options = OptimizeOptions(optimizer="toy", search=SearchOptions(cache=False))
+    with monkeypatch.context() as patched:
+        patched.setattr(EvalService, "measure", crash_on_best)
+        with pytest.raises(RuntimeError, match="in the test"):
+            go(path, monkeypatch, Toy(), options)
+    resumed, model = go(path, monkeypatch, Toy(), OptimizeOptions(optimizer="toy", resume=True))
+    assert len(model.calls) == 12  # the best's test; the seed's was checkpointed
+    monkeypatch.setenv("HONED_HOME", str(tmp_path / "fresh"))
+    fresh, _ = go(path, monkeypatch, Toy(), options)
+    assert resumed.to_dict()["best"] == fresh.to_dict()["best"]
+    assert resumed.to_dict()["stages"] == fresh.to_dict()["stages"]
+    assert resumed.to_dict()["rollouts"] == fresh.to_dict()["rollouts"] == 10 * 3 + 12 * 2
+
+
 def test_resume_without_unfinished_run(tmp_path, monkeypatch) -> None:
     with pytest.raises(ConfigError, match="resume"):
         go(make(tmp_path), monkeypatch, Toy(), OptimizeOptions(optimizer="toy", resume=True))

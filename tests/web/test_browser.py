@@ -99,28 +99,42 @@ def test_run_filters_and_compare(watched: Watched, sample_home: Home, tmp_path: 
     watched.check()
 
 
-def matrix_checks(page: Any) -> None:
-    """The matrix filters and a cell's details, on a page with one matrix."""
-    rows = page.locator("tr.example")
+def filter_checks(page: Any, view: str) -> None:
+    """The filters of the matrix ``view`` (a CSS selector) hide and show its rows only."""
+    rows = page.locator(f"{view} tr.example")
     total = rows.count()
-    failing = page.locator("tr.example[data-failing='1']").count()
-    differs = page.locator("tr.example[data-differs='1']").count()
+    failing = page.locator(f"{view} tr.example[data-failing='1']").count()
+    differs = page.locator(f"{view} tr.example[data-differs='1']").count()
     assert 0 < differs <= failing < total
-    page.check("input.f-failing")
-    assert page.locator("tr.example:visible").count() == failing
-    assert page.locator(".shown-count").inner_text() == str(failing)
-    page.check("input.f-differs")
-    assert page.locator("tr.example:visible").count() <= differs
-    page.uncheck("input.f-failing")
-    page.uncheck("input.f-differs")
-    assert page.locator("tr.example:visible").count() == total
+    page.check(f"{view} input.f-failing")
+    assert page.locator(f"{view} tr.example:visible").count() == failing
+    assert page.locator(f"{view} .shown-count").inner_text() == str(failing)
+    page.check(f"{view} input.f-differs")
+    assert page.locator(f"{view} tr.example:visible").count() <= differs
+    page.uncheck(f"{view} input.f-failing")
+    page.uncheck(f"{view} input.f-differs")
+    assert page.locator(f"{view} tr.example:visible").count() == total
+
+
+def matrix_checks(page: Any) -> None:
+    """The matrix filters and a cell's details, on a run's page: the val matrix, then the
+    held-out one (seed and best on test), whose filters leave the val matrix alone."""
+    filter_checks(page, "#matrix")
     # the example whose output is a script tag: its cell shows the tag as text
-    hostile = page.locator("tr.example", has_text="broke at once")
+    hostile = page.locator("#matrix tr.example", has_text="broke at once")
     hostile.locator("td.cell.fail").first.click()
-    detail = page.locator(".detail")
+    detail = page.locator("#matrix .detail")
     assert detail.is_visible()
     assert "<script>window.__pwned = 1</script>" in detail.inner_text()
     assert "exact_match" in detail.inner_text() and "input: text" in detail.inner_text()
+    assert page.locator("#test-matrix th.col").all_inner_texts()[0].startswith("seed")
+    val_rows = page.locator("#matrix tr.example:visible").count()
+    page.check("#test-matrix input.f-failing")
+    assert page.locator("#matrix tr.example:visible").count() == val_rows
+    page.uncheck("#test-matrix input.f-failing")
+    filter_checks(page, "#test-matrix")
+    page.locator("#test-matrix td.cell").first.click()
+    assert page.locator("#test-matrix .detail").is_visible()
 
 
 def test_matrix_in_the_dashboard(watched: Watched, sample_home: Home, tmp_path: Path) -> None:

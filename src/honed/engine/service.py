@@ -73,6 +73,11 @@ def search_limits(limits: Limits, reserve: int) -> Limits:
     return replace(limits, max_calls=left)
 
 
+def _key(candidate: Candidate, split: str, examples: Sequence[Example]) -> str:
+    """An evaluation's checkpoint key: the candidate, the split and the examples."""
+    return content_hash([candidate.id, split, [ex.id for ex in examples]], 24)
+
+
 def spend_reserve(limits: Limits, seed_val: Sequence[ExampleResult], n_test: int,
                   per_example: int) -> Limits:
     """Search limits with the final test's tokens and USD set aside, estimated from the seed's
@@ -206,21 +211,49 @@ class EvalService:
                        split: str) -> tuple[ExampleResult, ...]:
         """Score ``candidate`` on ``examples`` (checkpointed per run). Raises BudgetExhausted
         before starting if the budget cannot cover the whole evaluation."""
-        key = content_hash([candidate.id, split, [ex.id for ex in examples]], 24)
-        stored = self._checkpoints.load(key)
+        key = _key(candidate, split, examples)
+        stored = self._restore(key, split)
         if stored is not None:
-            if key not in self._charged:  # a resumed run pays what the original run paid
-                self._replay(stored, split)
-            self._charged.add(key)
-            return tuple(ExampleResult.from_dict(r) for r in stored["results"])
+            return stored
         self._ensure(candidate, examples)
-        budget = self._engine.budget
-        before, charged = self.rollouts, _ledger(budget.charged)
-        report = await self._engine.evaluate(candidate, examples, label=split)
+        report = await self._run(candidate, examples, split, key, label=split)
         if report.stopped:
             raise BudgetExhausted(report.stopped, "during an evaluation")
+        return report.results
+
+    async def measure(self, candidate: Candidate, examples: Sequence[Example],
+                      label: str) -> tuple[ExampleResult, ...]:
+        """The final test of ``candidate`` on ``examples``, outside the search: counted under
+        the ``test`` stage and checkpointed (for the report, and so a resumed run does not test
+        again), but neither refused up front nor raised on a stop, which leaves the results
+        it has (the test's calls are reserved from the start)."""
+        key = _key(candidate, "test", examples)
+        stored = self._restore(key, "test")
+        if stored is not None:
+            return stored
+        return (await self._run(candidate, examples, "test", key, label=label)).results
+
+    def _restore(self, key: str, split: str) -> tuple[ExampleResult, ...] | None:
+        """A checkpointed evaluation's results, charged once as the original run was."""
+        stored = self._checkpoints.load(key)
+        if stored is None:
+            return None
+        if key not in self._charged:  # a resumed run pays what the original run paid
+            self._replay(stored, split)
+        self._charged.add(key)
+        return tuple(ExampleResult.from_dict(r) for r in stored["results"])
+
+    async def _run(self, candidate: Candidate, examples: Sequence[Example], split: str,
+                   key: str, *, label: str) -> EvalReport:
+        """Evaluate, count the rollouts under the split's stage and checkpoint a whole
+        evaluation (one the budget stopped is not kept)."""
+        budget = self._engine.budget
+        before, charged = self.rollouts, _ledger(budget.charged)
+        report = await self._engine.evaluate(candidate, examples, label=label)
         rollouts = self.rollouts - before
         self.stage_rollouts[_STAGE_OF_SPLIT.get(split, split)] += rollouts
+        if report.stopped:
+            return report
         spent = [now - then for now, then in zip(_ledger(budget.charged), charged, strict=True)]
         self._checkpoints.save(key, {
             "candidate_id": candidate.id, "split": split, "n": report.summary.n,
@@ -228,15 +261,6 @@ class EvalService:
                                                       "charged": spent},
             "results": [r.to_dict() for r in report.results], "rollouts": rollouts})
         self._charged.add(key)
-        return report.results
-
-    async def measure(self, candidate: Candidate, examples: Sequence[Example],
-                      label: str) -> EvalReport:
-        """An evaluation outside the search (the final test): not checkpointed, counted under
-        the ``test`` stage."""
-        before = self.rollouts
-        report = await self._engine.evaluate(candidate, examples, label=label)
-        self.stage_rollouts["test"] += self.rollouts - before
         return report
 
     def _ensure(self, candidate: Candidate, examples: Sequence[Example]) -> None:

@@ -82,9 +82,9 @@ async def _search(ctx: SearchContext, optimizer: Optimizer) -> str | None:
 async def _test(ctx: SearchContext, seed_val: Scored, best_val: Scored,
                 ) -> tuple[Scored, Scored]:
     test = ctx.splits.test
-    seed_report = await ctx.service.measure(seed_val.candidate, test, "test seed")
-    seed_test = ctx.scored_from(seed_val.candidate, "test", seed_report.results)
+    seed_results = await ctx.service.measure(seed_val.candidate, test, "test seed")
+    seed_test = ctx.scored_from(seed_val.candidate, "test", seed_results)
     if best_val.candidate.id == seed_val.candidate.id:
         return seed_test, seed_test
-    best_report = await ctx.service.measure(best_val.candidate, test, "test best")
-    return seed_test, ctx.scored_from(best_val.candidate, "test", best_report.results)
+    best_results = await ctx.service.measure(best_val.candidate, test, "test best")
+    return seed_test, ctx.scored_from(best_val.candidate, "test", best_results)

@@ -22,7 +22,8 @@ SPLIT_COLORS = {"val": PALETTE[0], "train": "#94a3b8", "val-minibatch": PALETTE[
 def run_context(report: RunReport) -> dict[str, Any]:
     return {"report": report, "trajectory": trajectory_chart(report.trajectory),
             "front": front_charts(report.front),
-            "matrix": matrix_payload(report.matrix) if report.matrix else None}
+            "matrix": matrix_payload(report.matrix) if report.matrix else None,
+            "test_matrix": matrix_payload(report.test_matrix) if report.test_matrix else None}
 
 
 def compare_context(report: CompareReport) -> dict[str, Any]:

@@ -86,7 +86,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Column:
-    """A prompt (candidate) in a report: its id, a short label and its val score."""
+    """A prompt (candidate) in a report: its id, a short label and its val score (in the
+    held-out matrix, its test score)."""
 
     candidate_id: str
     label: str
@@ -211,6 +212,8 @@ class RunReport:
     diff: PromptDiff | None
     evals: tuple[EvalRow, ...]
     prompts: dict[str, dict[str, Any]]  # candidate id -> prompt (system, user, demos, ...)
+    test_matrix: Matrix | None = None  # the seed and the best on the held-out test
+    test_evals: tuple[EvalRow, ...] = ()
     registered: dict[str, Any] | None = None
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what the report could not show, and why

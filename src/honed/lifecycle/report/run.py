@@ -4,6 +4,7 @@ from the seed to the best prompt and the per-eval breakdown, from the run store.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from honed.errors import ConfigError
@@ -23,8 +24,9 @@ from honed.tracking.store import RunRow, RunStore
 
 RUN_ID_TAG = "honed.run_id"  # on a registry version: the run whose best prompt it is
 MAX_COLUMNS = 12  # prompts in the matrix: the seed, the best, then the best-scoring others
-NO_TEST_ROWS = ("per-example results of the final test evaluation are not kept in the run store "
-                "(only its scores are), so the matrix shows {split}")
+NO_TEST_ROWS = ("no per-example results of the final test evaluation were recorded (runs by "
+                "older versions of honed kept only its scores), so there is no held-out "
+                "matrix")
 
 
 def find_run(store: RunStore, text: str) -> RunRow:
@@ -55,6 +57,9 @@ def run_report(store: RunStore, text: str, *, tasks: TaskLoader | None = None,
     per = [evaluated.get(c.candidate_id) for c in shown]
     prompts = {cid: _prompt(c) for cid, c in candidates.items()}
     recorded = result.get("pareto_front")
+    tested = by_candidate(evaluations, "test")
+    held_out = [replace(c, val=tested[c.candidate_id].score) for c in columns[:2]
+                if c.candidate_id in tested]  # the seed and the best, scored on test
     return RunReport(
         run=_info(row, data), budget=_budget(row, result, steps),
         seed=_scores(result.get("seed"), evaluated.get(seed_id or "")),
@@ -66,9 +71,13 @@ def run_report(store: RunStore, text: str, *, tasks: TaskLoader | None = None,
                             data.examples, len(evaluated) - len(shown)) if evaluated else None,
         diff=_diff(prompts, seed_id, best_id, data),
         evals=eval_rows(per), prompts=prompts,
+        test_matrix=build_matrix("test", held_out,
+                                 [tested[c.candidate_id].results for c in held_out],
+                                 data.examples) if held_out else None,
+        test_evals=eval_rows([tested[c.candidate_id] for c in held_out]),
         registered=result.get("registered") or registered_by(registry, row),
         warnings=tuple(result.get("warnings") or ()),
-        notes=_notes(row, data, split, len(evaluated) - len(shown)))
+        notes=_notes(row, data, len(evaluated) - len(shown), bool(tested)))
 
 
 def registered_by(registry: PromptRegistry | None, row: RunRow) -> dict[str, Any] | None:
@@ -179,8 +188,8 @@ def _diff(prompts: Mapping[str, dict[str, Any]], seed_id: str | None, best_id: s
     return prompt_diff("seed", prompts[seed_id], "best", prompts[best_id], data.examples)
 
 
-def _notes(row: RunRow, data: TaskData, split: str, hidden: int) -> tuple[str, ...]:
-    notes = [NO_TEST_ROWS.format(split=split)]
+def _notes(row: RunRow, data: TaskData, hidden: int, tested: bool) -> tuple[str, ...]:
+    notes = [NO_TEST_ROWS] if row.result is not None and not tested else []
     if data.note:
         notes.append(data.note)
     if hidden:
