@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 
 def test_dry_run_calls_nothing(cli, make_task, tmp_path) -> None:
@@ -72,3 +73,36 @@ def test_leakage_by_content_is_refused_or_dropped_on_request(
     ok = cli("optimize", str(path), "--max-calls", "100", "--drop-leaked", "--json")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["splits"] == {"train": 9, "val": 1, "test": 8}
+
+
+def test_resume_of_a_run_still_running_elsewhere_exit_2(cli, make_task, tmp_path) -> None:
+    """Two `--resume`s of one run would both spend its budget: while a process holds the run,
+    a resume is refused (exit 2, naming the run); once that process is killed, it goes on."""
+    import os
+
+    from tests.tracking.test_locks import holder
+
+    from honed.lifecycle.optimize import OptimizeOptions
+    from honed.tracking.store import RunStore
+
+    path = make_task()
+    (tmp_path / "data" / "test.jsonl").write_text("".join(
+        json.dumps({"text": f"held out {i}", "label": "neutral"}) + "\n" for i in range(10)))
+    home = Path(os.environ["HONED_HOME"])
+    home.mkdir(parents=True)
+    store = RunStore(home / "runs.sqlite")
+    store.create_run("r-busy", kind="optimize", task="t", task_path=str(path),
+                     optimizer="auto", config=OptimizeOptions().config())
+    store.close()
+    proc = holder(home, "r-busy")
+    try:
+        refused = cli("optimize", str(path), "--resume")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert refused.returncode == 2, refused.stderr
+    assert "r-busy is still running in another process" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    resumed = cli("optimize", str(path), "--resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["run_id"] == "r-busy"

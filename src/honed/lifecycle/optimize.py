@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,8 +37,12 @@ from honed.task.dataset import Splits
 from honed.task.leakage import LeakageReport, check_leakage, drop_leaked
 from honed.task.task import Task
 from honed.tracking.events import Callback, Emitter, Message
+from honed.tracking.locks import hold_run
 from honed.tracking.recorder import RunCheckpoints, RunRecorder
 from honed.tracking.store import RunStore, new_run_id
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["OptimizeOptions", "guard_leakage", "open_store", "optimize", "options_from_config",
            "search_limits", "spend_reserve", "test_reserve", "validate"]
@@ -117,23 +121,26 @@ def guard_leakage(task: Task, splits: Splits, drop: bool) -> tuple[Splits, Leaka
 
 
 def _start_run(store: RunStore, task: Task,
-               options: OptimizeOptions) -> tuple[str, OptimizeOptions]:
-    """The run row: a new one, or the latest unfinished one of the task on ``resume``."""
+               options: OptimizeOptions) -> tuple[str, OptimizeOptions, FileLock]:
+    """The run row, and its lock held: a new run, or the latest unfinished one of the task on
+    ``resume`` (refused while another process runs it)."""
     if options.resume:
         row = store.latest_unfinished(task.name)
         if row is None:
             raise ConfigError(f"no unfinished optimization of task {task.name!r} to resume",
                               field="--resume", fix="run without --resume")
+        lock = hold_run(store.path.parent, row.id)
         store.touch(row.id)
         resumed = options_from_config(row.config, options.search.home)
         resumed = resumed.model_copy(update={"search": resumed.search.model_copy(
             update={"executor": options.search.executor})})  # where it runs: this invocation's
         return row.id, resumed.model_copy(update={"write_output": options.write_output,
-                                                  "publish": options.publish})
+                                                  "publish": options.publish}), lock
     run_id = new_run_id()
+    lock = hold_run(store.path.parent, run_id)
     store.create_run(run_id, kind="optimize", task=task.name, task_path=task.source,
                      optimizer=options.optimizer, config=options.config())
-    return run_id, options
+    return run_id, options, lock
 
 
 async def optimize(task: Task, options: OptimizeOptions | None = None, *,
@@ -145,9 +152,9 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
     splits, report = load_splits(task), None
     if not options.resume:
         splits, report = validate(task, splits, options, reflection)
-    store = open_store(options.search.home)
+    store, lock = open_store(options.search.home), None
     try:
-        run_id, options = _start_run(store, task, options)
+        run_id, options, lock = _start_run(store, task, options)
         if report is None:  # resumed: the data may have changed since, so check it again
             splits, report = guard_leakage(task, splits, options.drop_leaked)
         if not report.clean:
@@ -161,6 +168,8 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
                 tracker.log_optimization(result.to_dict())
         warnings = list(tracker.errors) if tracker is not None else []
     finally:
+        if lock is not None:
+            lock.release()
         store.close()
     return _publish(task, options, result, warnings)
 

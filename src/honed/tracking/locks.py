@@ -1,0 +1,34 @@
+"""One process per run: a run holds an OS file lock (``filelock``) beside the run store for as
+long as it runs, so ``--resume`` refuses a run another process is still running. The operating
+system releases the lock when its process ends, however it ends (kill -9 included), so a
+crashed run can be resumed at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from honed.errors import ConfigError
+
+if TYPE_CHECKING:
+    from filelock import FileLock
+
+LOCKS = "locks"  # the folder, beside runs.sqlite
+
+
+def hold_run(store_dir: Path, run_id: str) -> FileLock:
+    """The run's lock, held (release it when the run ends); a ConfigError naming the run when
+    another process holds it."""
+    from filelock import FileLock, Timeout  # lazily: it takes a while to import
+
+    folder = store_dir / LOCKS
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / f"{run_id}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(f"run {run_id} is still running in another process",
+                          field="--resume",
+                          fix="wait for it to finish, or stop it (Ctrl-C) and resume then"
+                          ) from None
+    return lock
