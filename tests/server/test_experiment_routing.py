@@ -98,7 +98,7 @@ def test_chat_completions_are_routed_by_the_openai_user(
         make_app: Callable[..., Any], served: Any, registry: PromptRegistry) -> None:
     _start(served, registry, split=0.5)
     with TestClient(make_app(experiment_check_s=None)) as http:
-        texts = {}
+        texts, arms = {}, {}
         for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
             for turn in range(2):
                 reply = http.post("/v1/chat/completions", headers=served.auth(), json={
@@ -107,9 +107,16 @@ def test_chat_completions_are_routed_by_the_openai_user(
                 assert reply.status_code == 200, reply.text
                 text = reply.json()["choices"][0]["message"]["content"]
                 texts.setdefault(user, set()).add(text.split(":")[0])
+                about = reply.json()["honed"]  # which experiment and arm answered
+                assert about["experiment"] == reply.headers["x-honed-experiment"] == "exp"
+                assert about["arm"] == reply.headers["x-honed-arm"]
+                assert reply.headers["x-honed-version"] == str(about["version"])
+                arms[reply.json()["id"]] = about["arm"]
     assert all(len(prefixes) == 1 for prefixes in texts.values())
     rows = ExperimentStore.of(served.store).requests("exp")
     assert len(rows) == 12 and {r["user_id"] for r in rows} == set(texts)
+    assert {r["id"]: r["arm"] for r in rows} == arms and set(arms.values()) == {
+        "control", "treatment"}
 
 
 def test_running_experiments_are_cached_not_read_per_request(

@@ -32,6 +32,7 @@ def test_the_openai_sdk_talks_to_honed(live: str, served: Any) -> None:
     assert chat.object == "chat.completion" and chat.model == "honed:sent@production"
     assert chat.choices[0].message.content == "positive"
     assert chat.usage is not None and chat.usage.prompt_tokens > 0
+    assert chat.model_extra["honed"] == {"prompt": "sent", "version": 1}  # no experiment
     # one variable: the last user message fills it
     echo = sdk.chat.completions.create(model="honed:echo@production",
                                        messages=[{"role": "user", "content": "hello"}])

@@ -3,13 +3,17 @@
 ``model: "honed:NAME@ALIAS"`` (or ``honed:NAME/VERSION``) picks the prompt. Its variables come
 from ``inputs`` (the OpenAI SDK's ``extra_body={"inputs": {...}}`` arrives as a top-level key),
 or, when the template has a single variable, from the last user message.
+
+The answer is OpenAI's, plus a ``honed`` object (``completion.model_extra["honed"]`` in the SDK)
+and ``X-Honed-*`` headers naming the prompt version that answered and, when an experiment routed
+the request, the experiment and arm.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from honed.server.auth import ServeKey
@@ -51,7 +55,7 @@ def _inputs(body: ChatBody, variables: list[str]) -> dict[str, Any]:
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(body: ChatBody, request: Request,
+async def chat_completions(body: ChatBody, request: Request, response: Response,
                            _: ServeKey) -> dict[str, Any]:
     if not body.model.startswith(PREFIX):
         raise ApiError(404, f"model {body.model!r} is not a honed prompt: use "
@@ -61,6 +65,9 @@ async def chat_completions(body: ChatBody, request: Request,
     prompt = svc.prompt(ref)
     served = await svc.complete(ref, _inputs(body, prompt.variables), user_id=body.user,
                                 metadata=body.metadata)
+    about = {key: value for key, value in served.to_dict().items()
+             if key in ("prompt", "version", "experiment", "arm")}
+    response.headers.update({f"x-honed-{key}": str(value) for key, value in about.items()})
     return {
         "id": served.id, "object": "chat.completion", "created": int(served.created),
         "model": body.model,
@@ -69,4 +76,5 @@ async def chat_completions(body: ChatBody, request: Request,
         "usage": {"prompt_tokens": served.input_tokens,
                   "completion_tokens": served.output_tokens,
                   "total_tokens": served.input_tokens + served.output_tokens},
+        "honed": about,
     }
