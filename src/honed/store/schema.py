@@ -146,4 +146,5 @@ loop_events = Table(
     Column("cost_usd", Float, nullable=False),
     Column("detail", Text, nullable=False),  # JSON object
     Index("ix_loop_events_loop_created", "loop", "created"),
+    Index("ix_loop_events_loop_cycle", "loop", "cycle"),  # 0004
 )
