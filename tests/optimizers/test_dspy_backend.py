@@ -107,8 +107,9 @@ class Outcome:
 
 
 def run(optimizer: Optimizer, *, max_calls: int | None, script: Any = scripted,
-        reflection: FakeModel | None = None, batching: bool = False, seed: int = 0) -> Outcome:
-    task = make_task()
+        reflection: FakeModel | None = None, batching: bool = False, seed: int = 0,
+        task: honed.Task | None = None) -> Outcome:
+    task = task or make_task()
     splits = load_splits(task)
     model = FakeBatchModel(script) if batching else FakeModel(script)
     marks: dict[str, int] = {}
@@ -316,3 +317,25 @@ def test_without_a_call_limit_dspy_runs_its_defaults(optimizer: Optimizer) -> No
     assert out.best.score == 1.0 and out.error is None
     note = dspy_step(out, optimizer.name)["note"]
     assert "auto=light" in note or "num_candidate_programs=16" in note
+
+
+@needs_dspy
+def test_inline_seed_demos_reach_dspy_and_come_back() -> None:
+    """A seed whose demos are written inline in the task (not train rows): DSPy's program starts
+    with them and its result keeps them, so GEPA (which rewrites instructions only) returns
+    the seed's demos, not a prompt without them."""
+    inline = [{"text": f"{word} sample", "label": label} for label, word in WORDS.items()]
+    task = make_task()
+    task = honed.Task(name=task.name, model="fake",
+                      prompt={"system": "Classify the review.", "user": "{text}",
+                              "demos": inline},
+                      data={"train": rows(12), "val": rows(6, 100), "test": rows(3, 200)},
+                      evals=[{"type": "exact_match", "expected": "{label}"}],
+                      output={"choices": list(WORDS)})
+    out = run(DspyGepa(), max_calls=60, task=task)
+    seed_demos = task.seed_candidate().demos
+    assert len(seed_demos) == 3 and not set(seed_demos) & out.train_ids
+    assert out.seed.score == 1.0  # every label is shown: the scripted model answers right
+    step = dspy_step(out, "dspy:gepa")
+    assert "3 demos" in step["note"] and "dropped" not in step["note"]
+    assert out.best.candidate.demos == seed_demos

@@ -31,12 +31,20 @@ from honed.optimizers.dspy_backend.runtime import (
 )
 from honed.optimizers.dspy_backend.spec import build_spec, to_candidate
 from honed.providers.model_server import CallQuota, ModelServer
-from honed.types import Candidate
+from honed.types import Candidate, Example
 
 MAX_THREADS = 16
 PROMPT_TOKENS = 2048  # the prompt model's reply (MIPROv2's proposals, GEPA's reflections)
 SELF_PROMPT_TOKENS = 256  # the same when the task model proposes for itself: a small model
 #                           that rambles would spend minutes per proposal
+
+
+def demo_pool(ctx: SearchContext) -> list[Example]:
+    """What a demo can be: the train examples, then the demos the task writes inline (a seed's
+    inline demos reach DSPy's program, and map back to their ids)."""
+    train = ctx.examples("train")
+    known = {ex.id for ex in train}
+    return [*train, *(ex for ex_id, ex in ctx.task.demo_rows().items() if ex_id not in known)]
 
 
 # --- the optimizers --------------------------------------------------------------------------
@@ -133,7 +141,7 @@ class _DspyOptimizer:
         loop = asyncio.get_running_loop()
         runtime.on_val = lambda key: loop.call_soon_threadsafe(
             self._progress, ctx, seed, runtime, key)
-        by_id = {ex.id: ex for ex in train}
+        by_id = {ex.id: ex for ex in demo_pool(ctx)}
         demos = [spec.example(dspy, by_id[i]) for i in seed.demos if i in by_id]
         cfg = ctx.task.model
         common = dict(cache=False, num_retries=0, timeout=max(600.0, cfg.timeout_s * 4))
@@ -198,14 +206,13 @@ class _DspyOptimizer:
         """A DSPy program scored on all of val: a point of the best-so-far curve."""
         instructions, demos = rt.programs[key]
         scores = rt.val_scores[key]
-        candidate, _ = to_candidate(rt.spec, seed, instructions, demos, ctx.examples("train"))
+        candidate, _ = to_candidate(rt.spec, seed, instructions, demos, demo_pool(ctx))
         ctx.progress(candidate, sum(scores.values()) / len(scores), len(scores),
                      phase=self.name, note="DSPy's own evaluation on val")
 
     async def _verify(self, ctx: SearchContext, seed: Candidate, rt: _Runtime,
                       instructions: str, demos: list[Any], plan: str) -> None:
-        candidate, notes = to_candidate(rt.spec, seed, instructions, demos,
-                                        ctx.examples("train"))
+        candidate, notes = to_candidate(rt.spec, seed, instructions, demos, demo_pool(ctx))
         dspy_val = rt.val_mean(instructions, demos)
         if dspy_val is not None:
             notes.append(f"DSPy val {dspy_val:.3f}")
