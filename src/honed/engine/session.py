@@ -160,4 +160,5 @@ def _proposer_client(task: Task, task_client: ModelClient, cfg: ModelConfig | No
     cfg = cfg or ModelConfig(spec="fake")
     model = model or build(cfg, task)
     return ModelClient(model, task_client.budget, cache=task_client.cache,
-                       retry=RetryPolicy(cfg.max_retries))  # its own stats: proposer calls
+                       retry=RetryPolicy(cfg.max_retries),  # its own stats: proposer calls
+                       price=pricer(model.spec, task))  # worst cases priced, as the task's
