@@ -65,9 +65,11 @@ def test_start_status_list_stop(capsys: pytest.CaptureFixture[str],
                          "error_rate<1%", "--max-requests", "1000", "--max-days", "7")
     assert code == 0, err
     assert "started experiment exp" in out and "latency_p95<2s" in out
+    assert "metric feedback per user" in out  # the default unit of observation
     code, out, _ = run(capsys, "experiment", "status", "exp", "--json")
     data = json.loads(out)
     assert code == 0 and data["experiment"]["status"] == "running"
+    assert data["experiment"]["unit"] == data["analysis"]["unit"] == "user"
     assert data["experiment"]["guardrail_text"] == ["latency_p95<2s", "error_rate<0.01"]
     assert data["analysis"]["verdict"]["outcome"] == "continue"
     assert data["analysis"]["srm"]["alarm"] is False
@@ -91,6 +93,7 @@ def test_start_status_list_stop(capsys: pytest.CaptureFixture[str],
     (("--metric", "eval:acc"), "--task"),
     (("--treatment", "sent@nope"), "no alias 'nope'"),
     (("--max-requests", "0"), "--max-requests"),
+    (("--unit", "session"), "unknown unit 'session'"),
 ])
 def test_bad_input_exits_2_naming_it(capsys: pytest.CaptureFixture[str],
                                      registry: PromptRegistry, extra: tuple[str, ...],

@@ -120,3 +120,33 @@ def test_no_data_at_all_continues() -> None:
     analysis = analyze(experiment(), [], now=NOW)
     assert analysis.verdict.outcome == CONTINUE and analysis.requests == 0
     assert analysis.to_dict()["sequential"]["n_control"] == 0
+
+
+def _heavy_users(arm: str, users: int, per_user: int, seed: int) -> list[dict]:
+    """An A/A arm where users differ (each user's quality is drawn once) and each makes
+    ``per_user`` requests: requests are correlated within a user."""
+    import random
+
+    rng, out = random.Random(seed), []
+    for u in range(users):
+        p_user = rng.choice([0.1, 0.9])
+        for k, row in enumerate(rows(arm, per_user, p_good=p_user, seed=seed * 1000 + u,
+                                     prefix=f"u{u}-")):
+            out.append({**row, "user_id": f"{arm}-{u}", "created": 1_000.0 + u * 100 + k})
+    return out
+
+
+def test_per_user_analysis_does_not_mistake_a_few_users_for_evidence() -> None:
+    """Six users per arm, 60 requests each, the same quality on both arms: per request the
+    test sees 360 'independent' observations a side and declares a difference that is only
+    which users fell in which arm; per user it sees six a side and keeps waiting."""
+    found = []
+    for seed in range(20):
+        data = _heavy_users("control", 6, 60, seed) + _heavy_users("treatment", 6, 60,
+                                                                   seed + 100)
+        per_request = analyze(experiment(unit="request"), data, now=NOW)
+        per_user = analyze(experiment(unit="user"), data, now=NOW)
+        assert per_user.evidence()["n_control"] == per_user.evidence()["n_treatment"] == 6
+        assert per_user.verdict.outcome == CONTINUE and per_user.unit == "user"
+        found.append(per_request.verdict.outcome in (WON, LOST))
+    assert sum(found) >= 15  # per request, most of these A/A tests "decide" (all 20 here)

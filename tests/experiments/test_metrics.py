@@ -73,3 +73,22 @@ def test_nearest_rank() -> None:
     assert nearest_rank([], 95) is None
     assert nearest_rank([3.0], 95) == 3.0
     assert nearest_rank([float(i) for i in range(1, 101)], 95) == 95.0
+
+
+def test_per_user_one_observation_per_unit_at_its_latest_request() -> None:
+    from honed.experiments.metrics import observations
+
+    def row(rid: str, arm: str, user: str | None, score: float, created: float) -> dict:
+        return _row("x", {"score": score}, id=rid, arm=arm, user_id=user, created=created)
+
+    data = [row("1", "control", "ann", 1.0, 1.0), row("2", "treatment", "bob", 0.0, 2.0),
+            row("3", "control", "ann", 0.0, 3.0), row("4", "control", None, 1.0, 4.0),
+            row("5", "control", "ann", 1.0, 5.0), row("6", "treatment", None, 1.0, 6.0),
+            _row("x", id="7", arm="control", user_id="cy", created=7.0)]  # no feedback
+    per_user = observations(data, Metric("feedback"), unit="user")
+    assert per_user == [(2.0, "treatment", 0.0), (4.0, "control", 1.0),
+                        (5.0, "control", pytest.approx(2 / 3)), (6.0, "treatment", 1.0)]
+    assert metric_values(data, Metric("feedback"), unit="user") == {
+        "control": [1.0, pytest.approx(2 / 3)], "treatment": [0.0, 1.0]}
+    per_request = metric_values(data, Metric("feedback"))  # the default: every request
+    assert per_request == {"control": [1.0, 0.0, 1.0, 1.0], "treatment": [0.0, 1.0]}

@@ -53,6 +53,18 @@ def test_experiments_round_trip(store: LogStore) -> None:
     assert es.find("nope") is None
 
 
+def test_the_unit_of_observation_round_trips_and_old_rows_read_per_request(
+        store: LogStore) -> None:
+    from honed.experiments import Experiment
+
+    es = ExperimentStore.of(store)
+    es.create(_experiment("per-user", unit="user"))
+    es.create(_experiment("before-units"))  # as started before migration 0005: no unit
+    assert es.get("per-user")["unit"] == "user" and es.get("before-units")["unit"] is None
+    assert Experiment.from_row(es.get("per-user")).unit == "user"
+    assert Experiment.from_row(es.get("before-units")).unit == "request"
+
+
 def test_names_are_unique_and_unknown_names_are_named(store: LogStore) -> None:
     es = ExperimentStore.of(store)
     es.create(_experiment())
@@ -176,7 +188,7 @@ def test_metric_rows_hold_what_a_metric_reads(store: LogStore) -> None:
     es = ExperimentStore.of(store)
     rows = es.metric_rows("exp")
     assert [r["id"] for r in rows] == ["b", "a"]  # oldest first, this experiment only
-    assert set(rows[0]) == {"id", "created", "arm", "error", "output", "feedback"}
+    assert set(rows[0]) == {"id", "created", "arm", "user_id", "error", "output", "feedback"}
     assert rows[0]["feedback"] == []
     assert [(f["score"], f["label"]) for f in rows[1]["feedback"]] == [(0.5, None),
                                                                       (None, "positive")]

@@ -53,6 +53,9 @@ def experiment_start(
     task: Annotated[Path | None, typer.Option(
         "--task", help="the task file whose eval --metric eval:NAME uses",
         show_default=False)] = None,
+    unit: Annotated[str, typer.Option(
+        "--unit", help="one observation per user (the mean of their requests; a request "
+                       "without a user id counts alone), or per request")] = "user",
     json_output: JsonOpt = False,
 ) -> None:
     """Start an A/B test of a candidate prompt on live traffic."""
@@ -63,7 +66,7 @@ def experiment_start(
     config = ExperimentConfig(
         name=name, control=control, treatment=treatment, metric=parse_metric(metric),
         split=split, guardrails=parse_guardrails(guardrail or []), max_requests=max_requests,
-        max_days=max_days, task=None if task is None else str(task))
+        max_days=max_days, task=None if task is None else str(task), unit=unit)
     config.validate()
     with open_log_and_registry() as (store, registry):
         experiment = start_experiment(store, registry, config)

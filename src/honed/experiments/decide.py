@@ -57,6 +57,7 @@ class Analysis:
     srm: Any  # honed.stats.srm.SRMResult
     guardrails: tuple[GuardrailCheck, ...]
     verdict: Verdict
+    unit: str = "request"  # of observation: user | request
 
     @property
     def requests(self) -> int:
@@ -66,7 +67,7 @@ class Analysis:
         """What a decision records: means, difference, confidence sequence, p-value, n, SRM,
         guardrails."""
         seq = self.sequential
-        return {"metric": self.metric, "n_control": seq.n_control,
+        return {"metric": self.metric, "unit": self.unit, "n_control": seq.n_control,
                 "n_treatment": seq.n_treatment, "mean_control": seq.mean_control,
                 "mean_treatment": seq.mean_treatment, "diff": seq.diff,
                 "ci": list(seq.ci), "p_value": seq.p_value, "alpha": seq.alpha,
@@ -77,7 +78,7 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "checked": self.checked, "metric": self.metric,
-                "requests": self.requests,
+                "unit": self.unit, "requests": self.requests,
                 "arms": {arm: stats.to_dict() for arm, stats in self.arms.items()},
                 "sequential": self.sequential.to_dict(), "srm": self.srm.to_dict(),
                 "guardrails": [c.to_dict() for c in self.guardrails],
@@ -130,7 +131,7 @@ def analyze(experiment: Experiment, rows: Iterable[Mapping[str, Any]],
 
     rows = list(rows)
     arms = arm_stats(rows)
-    values = metric_values(rows, experiment.metric, scores)
+    values = metric_values(rows, experiment.metric, scores, unit=experiment.unit)
     sequential = msprt(values[CONTROL], values[TREATMENT], alpha=ALPHA)
     srm = srm_test([arms[CONTROL].units, arms[TREATMENT].units],
                    [1.0 - experiment.split, experiment.split])
@@ -138,4 +139,4 @@ def analyze(experiment: Experiment, rows: Iterable[Mapping[str, Any]],
     verdict = decide(experiment, sequential=sequential, srm=srm, guardrails=checks,
                      requests=sum(a.requests for a in arms.values()), now=now)
     return Analysis(experiment.name, now, arms, str(experiment.metric), sequential, srm,
-                    checks, verdict)
+                    checks, verdict, experiment.unit)

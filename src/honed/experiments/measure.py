@@ -26,7 +26,7 @@ def new_experiment(config: ExperimentConfig, prompt: str, control_version: int,
         treatment_version=treatment_version, split=config.split, metric=config.metric,
         guardrails=config.guardrails, salt=salt or new_salt(), status=RUNNING,
         created=time.time() if now is None else now, max_requests=config.max_requests,
-        max_days=config.max_days, task=config.task)
+        max_days=config.max_days, task=config.task, unit=config.unit)
 
 
 def create(store: ExperimentStore, experiment: Experiment) -> Experiment:

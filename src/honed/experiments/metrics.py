@@ -6,6 +6,11 @@
   0.0. Requests without such feedback, and failed requests, do not count.
 - ``eval:NAME``: the stored score of the eval (``request_scores``); requests not scored yet do
   not count.
+- The unit of observation: per ``request``, each counted request is one observation; per
+  ``user`` (the default of new experiments), each assignment unit (its user, else the request
+  itself) is one: the mean of its counted requests, observed at its latest one. Sticky
+  assignment sends all of a user's requests to one arm, and they are correlated, so only the
+  per-user observations are independent, as the sequential test assumes.
 - Per arm, for guardrails: requests, distinct units, errors, the error rate, the nearest-rank
   p95 latency and the mean cost of successful requests.
 """
@@ -89,19 +94,44 @@ def feedback_value(row: Row) -> float | None:
     return None
 
 
-def metric_values(rows: Iterable[Row], metric: Metric,
-                  scores: Mapping[str, Mapping[str, Any]] | None = None
-                  ) -> dict[str, list[float]]:
-    """The metric's observations per arm, oldest request first."""
-    values: dict[str, list[float]] = {arm: [] for arm in ARMS}
+Observation = tuple[float, str, float]  # (time, arm, value in [0, 1])
+
+
+def observations(rows: Iterable[Row], metric: Metric,
+                 scores: Mapping[str, Mapping[str, Any]] | None = None, *,
+                 unit: str = "request") -> list[Observation]:
+    """The metric's observations, oldest first (rows come oldest first): one per counted
+    request, or with ``unit="user"`` one per unit (see the module doc)."""
+    counted: list[tuple[Row, float]] = []
     for row in rows:
-        if row.get("arm") not in values:
+        if row.get("arm") not in ARMS:
             continue
         if metric.kind == "feedback":
             value = feedback_value(row)
         else:
-            scored = (scores or {}).get(row["id"])
+            scored = (scores or {}).get(str(row["id"]))
             value = None if scored is None else float(scored["score"])
         if value is not None:
-            values[row["arm"]].append(value)
+            counted.append((row, min(1.0, max(0.0, value))))
+    if unit != "user":
+        return [(float(row.get("created") or 0.0), str(row["arm"]), value)
+                for row, value in counted]
+    units: dict[tuple[str, str], list[Any]] = {}  # (arm, unit) -> [latest time, sum, n]
+    for row, value in counted:
+        key = (str(row["arm"]), unit_of(row.get("user_id"), str(row["id"])))
+        seen = units.setdefault(key, [0.0, 0.0, 0])
+        seen[0] = float(row.get("created") or 0.0)
+        seen[1] += value
+        seen[2] += 1
+    ordered = sorted(units.items(), key=lambda item: item[1][0])  # stable: ties keep order
+    return [(latest, arm, total / n) for (arm, _), (latest, total, n) in ordered]
+
+
+def metric_values(rows: Iterable[Row], metric: Metric,
+                  scores: Mapping[str, Mapping[str, Any]] | None = None, *,
+                  unit: str = "request") -> dict[str, list[float]]:
+    """The metric's observations per arm, oldest first (see ``observations``)."""
+    values: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    for _, arm, value in observations(rows, metric, scores, unit=unit):
+        values[arm].append(value)
     return values

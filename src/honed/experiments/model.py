@@ -22,6 +22,7 @@ RUNNING = "running"
 STATUSES = (RUNNING, "won", "lost", "breached", "expired", "stopped")
 ALPHA = 0.05  # the sequential test's level: a p-value valid at any time, however often checked
 DAY_S = 86400.0
+UNITS = ("user", "request")  # what one observation of the metric is (see ``metrics``)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -61,6 +62,7 @@ class ExperimentConfig:
     max_requests: int | None = None
     max_days: float | None = None
     task: str | None = None  # the task file whose eval an ``eval:NAME`` metric uses
+    unit: str = "user"
 
     def validate(self) -> None:
         """ConfigErrors naming the flag for values no experiment can have."""
@@ -76,6 +78,10 @@ class ExperimentConfig:
             raise ConfigError("--max-requests must be at least 1", field="--max-requests")
         if self.max_days is not None and self.max_days <= 0:
             raise ConfigError("--max-days must be positive", field="--max-days")
+        if self.unit not in UNITS:
+            raise ConfigError(f"unknown unit {self.unit!r}", field="--unit",
+                              fix="use user (one observation per user: the mean of their "
+                                  "requests) or request")
         if self.metric.kind == "eval" and not self.task:
             raise ConfigError(f"--metric {self.metric} needs the task that defines the eval",
                               field="--task", fix="pass --task TASK.yaml")
@@ -102,6 +108,7 @@ class Experiment:
     task: str | None = None
     ended: float | None = None
     result: Mapping[str, Any] | None = None
+    unit: str = "request"  # experiments stored before units were chosen were per request
 
     @property
     def alias(self) -> str:
@@ -125,7 +132,8 @@ class Experiment:
             guardrails=tuple(Guardrail.from_dict(g) for g in row.get("guardrails") or ()),
             salt=row["salt"], status=row["status"], created=float(row["created"]),
             max_requests=row.get("max_requests"), max_days=row.get("max_days"),
-            task=row.get("task"), ended=row.get("ended"), result=row.get("result"))
+            task=row.get("task"), ended=row.get("ended"), result=row.get("result"),
+            unit=row.get("unit") or "request")
 
     def to_row(self) -> dict[str, Any]:
         """The store's row (JSON columns as Python values)."""
@@ -137,7 +145,8 @@ class Experiment:
                 "max_requests": self.max_requests, "max_days": self.max_days,
                 "task": self.task, "salt": self.salt, "status": self.status,
                 "created": self.created, "ended": self.ended,
-                "result": None if self.result is None else dict(self.result)}
+                "result": None if self.result is None else dict(self.result),
+                "unit": self.unit}
 
     def to_dict(self) -> dict[str, Any]:
         """For JSON output: the row, guardrails also as text."""

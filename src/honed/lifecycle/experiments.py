@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +115,7 @@ def start_experiment(store: Any, registry: PromptRegistry, config: ExperimentCon
         path = Path(str(config.task))
         eval_spec(load_task(path), str(config.metric.eval))
         task = str(path.resolve())
-    config = ExperimentConfig(config.name, config.control, config.treatment, config.metric,
-                              config.split, config.guardrails, config.max_requests,
-                              config.max_days, task)
+    config = replace(config, task=task)
     return create(es, new_experiment(config, prompt, control_version, treatment_version,
                                      now=now))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -68,6 +68,7 @@ class ExperimentSettings(_Section):
     guardrails: list[str] = Field(default_factory=list)
     max_requests: int | None = Field(4000, ge=1)
     max_days: float | None = Field(7.0, gt=0)
+    unit: Literal["user", "request"] = "user"  # one observation per user, or per request
 
 
 class Budget(_Section):

@@ -103,6 +103,6 @@ def start_experiment(log_store: Any, registry: Any, config: LoopConfig, cycle: i
         settings.split, tuple(parse_guardrails(settings.guardrails,
                                                flag="experiment.guardrails")),
         settings.max_requests, settings.max_days,
-        str(config.task) if metric.kind == "eval" else None)
+        str(config.task) if metric.kind == "eval" else None, settings.unit)
     start(log_store, registry, experiment, now=now)
     return name

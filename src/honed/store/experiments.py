@@ -157,13 +157,13 @@ class ExperimentStore:
 
     def metric_rows(self, name: str, *, limit: int | None = None) -> list[dict[str, Any]]:
         """What a metric reads of the experiment's requests, oldest first: ``id``, ``created``,
-        ``arm``, ``error``, ``output`` and ``feedback`` (its ``score``, ``label`` and
+        ``arm``, ``user_id``, ``error``, ``output`` and ``feedback`` (its ``score``, ``label`` and
         ``correction``, oldest first). Lighter than ``requests`` (no inputs, one query for the
         feedback), for views that draw an experiment's history; ``limit``: the first ones."""
         from sqlalchemy import select
 
         r, f = schema.requests, schema.feedback
-        query = (select(r.c.id, r.c.created, r.c.arm, r.c.error, r.c.output)
+        query = (select(r.c.id, r.c.created, r.c.arm, r.c.user_id, r.c.error, r.c.output)
                  .where(r.c.experiment == name).order_by(r.c.created, r.c.id))
         if limit is not None:
             query = query.limit(int(limit))

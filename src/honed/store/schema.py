@@ -87,6 +87,7 @@ experiments = Table(
     Column("created", Float, nullable=False),
     Column("ended", Float, nullable=True),
     Column("result", Text, nullable=True),  # JSON: the last check
+    Column("unit", Text, nullable=True),  # user | request (NULL: request; 0005)
     Index("ix_experiments_status", "status"),
 )
 

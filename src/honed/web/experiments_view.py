@@ -36,6 +36,7 @@ class ExperimentView:
     treatment: str
     split: float
     metric: str
+    unit: str  # of observation: user | request
     created: float
     ended: float | None
     checked: float | None
@@ -110,7 +111,8 @@ def experiment_view(row: Mapping[str, Any]) -> ExperimentView:
         name=str(row["name"]), prompt=str(row["prompt"]), status=str(row["status"]),
         control=f"{row['control_ref']} → v{row['control_version']}",
         treatment=f"{row['treatment_ref']} → v{row['treatment_version']}",
-        split=float(row["split"]), metric=str(row["metric"]), created=float(row["created"]),
+        split=float(row["split"]), metric=str(row["metric"]),
+        unit=str(row.get("unit") or "request"), created=float(row["created"]),
         ended=_number(row.get("ended")), checked=_number(result.get("checked")),
         requests={arm: arms.get(arm, {}).get("requests") for arm in ("control", "treatment")},
         n={"control": seq.get("n_control"), "treatment": seq.get("n_treatment")},
@@ -142,27 +144,6 @@ class Timeline:
     observations: int
     cs: list[tuple[float, float, float, float]] = field(default_factory=list)
     means: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-
-
-def observations(rows: Sequence[Mapping[str, Any]], metric: str,
-                 scores: Mapping[str, Mapping[str, Any]] | None
-                 ) -> list[tuple[float, bool, float]]:
-    """(time, is treatment, value) of every request the metric counts, in arrival order."""
-    from honed.experiments.metrics import feedback_value
-
-    out = []
-    for row in rows:
-        if row.get("arm") not in ("control", "treatment"):
-            continue
-        if metric == "feedback":
-            value = feedback_value(row)
-        else:
-            scored = (scores or {}).get(str(row["id"]))
-            value = None if scored is None else float(scored["score"])
-        if value is not None:
-            out.append((float(row["created"]), row["arm"] == "treatment",
-                        min(1.0, max(0.0, value))))
-    return out
 
 
 def _thin(count: int, limit: int = MAX_POINTS) -> list[int]:
@@ -224,8 +205,11 @@ def timeline_chart(line: Timeline) -> Markup:
 def history(es: Any, row: Mapping[str, Any], result: Mapping[str, Any] | None
             ) -> Timeline | None:
     """The experiment's history from the log: its requests (and, for an eval metric, their
-    stored scores; nothing is scored here) replayed in arrival order; ``skipped`` beyond
-    ``HISTORY_LIMIT`` requests, to keep a page load cheap."""
+    stored scores; nothing is scored here) replayed in arrival order, per request or per user
+    as the experiment is analysed; ``skipped`` beyond ``HISTORY_LIMIT`` requests, to keep a
+    page load cheap."""
+    from honed.experiments.metrics import observations
+    from honed.experiments.model import parse_metric
     from honed.stats.sequential import DEFAULT_TAU
 
     seq = (result or {}).get("sequential") or {}
@@ -236,6 +220,7 @@ def history(es: Any, row: Mapping[str, Any], result: Mapping[str, Any] | None
     scores = None
     if metric.startswith("eval:") and rows:
         scores = es.scores(metric.partition(":")[2], [r["id"] for r in rows])
-    return timeline(observations(rows, metric, scores),
+    obs = observations(rows, parse_metric(metric), scores, unit=row.get("unit") or "request")
+    return timeline([(t, arm == "treatment", value) for t, arm, value in obs],
                     alpha=float(seq.get("alpha") or 0.05),
                     tau=float(seq.get("tau") or DEFAULT_TAU), min_n=int(seq.get("min_n") or 20))

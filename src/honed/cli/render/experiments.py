@@ -40,7 +40,7 @@ def started(exp: Mapping[str, Any]) -> None:
     typer.echo(f"started experiment {exp['name']}: {exp['control_ref']} "
                f"(version {exp['control_version']}) vs {exp['treatment_ref']} "
                f"(version {exp['treatment_version']}), {exp['split']:.0%} of users to the "
-               f"treatment, metric {exp['metric']}")
+               f"treatment, metric {exp['metric']} per {exp.get('unit') or 'request'}")
     guardrails = ", ".join(exp.get("guardrail_text") or []) or "none"
     typer.echo(f"guardrails: {guardrails}; limits: {_limits(exp)}")
     typer.echo(f"requests for {exp['control_ref']} through `honed serve` are split now; "
@@ -52,7 +52,8 @@ def _arms_table(analysis: Mapping[str, Any]) -> Any:
 
     seq = analysis.get("sequential") or {}
     table = Table("arm", "requests", "units", "metric n", "metric mean", "error rate",
-                  "p95 latency", "cost/request", title=f"metric: {analysis.get('metric')}")
+                  "p95 latency", "cost/request",
+                  title=f"metric: {analysis.get('metric')} per {analysis.get('unit') or 'request'}")
     for arm, stats in (analysis.get("arms") or {}).items():
         table.add_row(*_cells(arm, str(stats["requests"]), str(stats["units"]),
                       str(seq.get(f"n_{arm}", "-")), _num(seq.get(f"mean_{arm}")),
