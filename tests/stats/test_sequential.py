@@ -106,6 +106,26 @@ def test_batch_equals_monitor_fed_in_merged_order(nc: int, nt: int, pt: float) -
     assert incremental.decision == batch.decision
 
 
+def test_batch_in_arrival_order_equals_the_monitor_fed_as_they_arrived() -> None:
+    """A bursty arrival (the treatment's values in runs) replayed as it came, not evenly."""
+    rng = np.random.default_rng(7)
+    flags = rng.random(700) < np.where(np.arange(700) < 350, 0.2, 0.8)  # treatment late
+    values = np.where(flags, _bernoulli(rng, 0.7, 700), _bernoulli(rng, 0.6, 700))
+    stream = [("treatment" if t else "control", float(x))
+              for t, x in zip(flags, values, strict=True)]
+    control = [x for arm, x in stream if arm == "control"]
+    treatment = [x for arm, x in stream if arm == "treatment"]
+    batch = msprt(control, treatment, order=flags.tolist())
+    incremental = _fed(stream).result()
+    assert incremental.p_value == pytest.approx(batch.p_value, rel=1e-9)
+    assert incremental.ci == pytest.approx(batch.ci, abs=1e-12)
+    assert msprt(control, treatment).ci != pytest.approx(batch.ci, abs=1e-6)  # the path matters
+    with pytest.raises(ValueError, match="order must flag 700 observations"):
+        msprt(control, treatment, order=flags.tolist()[:-1])
+    with pytest.raises(ValueError, match="of them the treatment's"):
+        msprt(control, treatment, order=(~flags).tolist())
+
+
 def test_running_min_p_is_monotone_and_intervals_are_nested() -> None:
     rng = np.random.default_rng(5)
     monitor = SequentialMonitor()

@@ -182,6 +182,23 @@ def test_an_experiment_page_with_its_history(http: TestClient, log: Log) -> None
     assert "None yet: a decision is recorded when the experiment ends" in page
 
 
+@pytest.mark.parametrize("unit", ["request", "user"])
+def test_the_history_ends_where_the_decision_stands(log: Log, unit: str) -> None:
+    """The plot and the decision replay the same observations in the same (arrival) order:
+    the plot's last interval is the analysis' confidence sequence."""
+    from honed.web.experiments_view import history
+
+    es = ExperimentStore.of(log.store)
+    row = {**es.get("live-one"), "unit": unit}
+    analysis = analyze(Experiment.from_row(row), es.requests("live-one"), now=NOW)
+    line = history(es, row, analysis.to_dict())
+    assert line is not None and line.kind == "cs" and analysis.unit == unit
+    assert line.observations == analysis.sequential.n_control + analysis.sequential.n_treatment
+    _, diff, low, high = line.cs[-1]
+    assert diff == pytest.approx(analysis.sequential.diff, abs=1e-12)
+    assert (low, high) == pytest.approx(analysis.sequential.ci, abs=1e-12)
+
+
 def test_a_long_history_is_not_replayed(http: TestClient,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import honed.web.experiments_view as view

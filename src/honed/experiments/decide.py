@@ -22,7 +22,7 @@ from typing import Any
 
 from honed.experiments.assignment import CONTROL, TREATMENT
 from honed.experiments.guardrails import GuardrailCheck, check_guardrail
-from honed.experiments.metrics import ArmStats, arm_stats, metric_values
+from honed.experiments.metrics import ArmStats, arm_stats, observations
 from honed.experiments.model import ALPHA, Experiment
 
 CONTINUE, WON, LOST, BREACHED, EXPIRED = "continue", "won", "lost", "breached", "expired"
@@ -131,8 +131,10 @@ def analyze(experiment: Experiment, rows: Iterable[Mapping[str, Any]],
 
     rows = list(rows)
     arms = arm_stats(rows)
-    values = metric_values(rows, experiment.metric, scores, unit=experiment.unit)
-    sequential = msprt(values[CONTROL], values[TREATMENT], alpha=ALPHA)
+    seen = observations(rows, experiment.metric, scores, unit=experiment.unit)
+    sequential = msprt([v for _, arm, v in seen if arm == CONTROL],
+                       [v for _, arm, v in seen if arm == TREATMENT], alpha=ALPHA,
+                       order=[arm == TREATMENT for _, arm, _ in seen])  # as they arrived
     srm = srm_test([arms[CONTROL].units, arms[TREATMENT].units],
                    [1.0 - experiment.split, experiment.split])
     checks = check_guardrails(experiment, arms[TREATMENT])

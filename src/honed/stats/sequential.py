@@ -205,23 +205,36 @@ def _merged_order(n_control: int, n_treatment: int) -> np.ndarray:
     return np.argsort(keys, kind="stable") >= n_control
 
 
+def _arrival_order(order: Sequence[bool], n_control: int, n_treatment: int) -> np.ndarray:
+    flags = np.asarray(order, dtype=bool)
+    if flags.ndim != 1 or flags.size != n_control + n_treatment or (
+            int(flags.sum()) != n_treatment):
+        raise ValueError(f"order must flag {n_control + n_treatment} observations, "
+                         f"{n_treatment} of them the treatment's")
+    return flags
+
+
 def msprt(control: Sequence[float], treatment: Sequence[float], *, alpha: float = 0.05,
-          tau: float | None = None, min_n: int = 20) -> SequentialResult:
+          tau: float | None = None, min_n: int = 20,
+          order: Sequence[bool] | None = None) -> SequentialResult:
     """The test on all data so far. ``tau``: mixture scale, ``DEFAULT_TAU`` (0.05) unless given,
     tuned for effects of a few points on a [0, 1] metric.
 
-    The two arms do not record when each value arrived, so the data are replayed in a merged
-    order that spreads each arm evenly over the stream (alternating for equal arms), and the
-    running minimum p-value and running-intersection interval are taken along that path: the
-    same result as a ``SequentialMonitor`` fed in that order."""
+    The running minimum p-value and running-intersection interval are taken along the path
+    the data arrived in: ``order`` flags, in arrival order, which observations are the
+    treatment's (each arm's values in their own arrival order). Without it the data are
+    replayed in a merged order that spreads each arm evenly over the stream (alternating for
+    equal arms). Either way the result is a ``SequentialMonitor``'s fed in that order."""
     alpha, tau, min_n = _settings(alpha, tau, min_n)
     xc, xt = _as_values(control, "control"), _as_values(treatment, "treatment")
     nc, nt = xc.size, xt.size
+    if order is not None:
+        arrival = _arrival_order(order, nc, nt)
     mc = float(np.mean(xc)) if nc else 0.0
     mt = float(np.mean(xt)) if nt else 0.0
     p_value, ci = 1.0, (-1.0, 1.0)
     if nc >= min_n and nt >= min_n:
-        is_t = _merged_order(nc, nt)
+        is_t = _merged_order(nc, nt) if order is None else arrival
         values = np.empty(nc + nt)
         values[~is_t], values[is_t] = xc, xt
         n_c, m_c, v_c, n_t, m_t, v_t = (a[min_n * 2 - 1:] for a in moments(values, is_t))
