@@ -239,7 +239,8 @@ def msprt(control: Sequence[float], treatment: Sequence[float], *, alpha: float 
         values[~is_t], values[is_t] = xc, xt
         n_c, m_c, v_c, n_t, m_t, v_t = (a[min_n * 2 - 1:] for a in moments(values, is_t))
         ready = (n_c >= min_n) & (n_t >= min_n)
-        d, var = (m_t - m_c)[ready], (v_c / n_c + v_t / n_t)[ready]
+        d = (m_t - m_c)[ready]
+        var = v_c[ready] / n_c[ready] + v_t[ready] / n_t[ready]  # only where both arms have n
         p_value = _p_from_log_lr(float(np.max(log_mixture_lr(d, var, tau))))
         h = halfwidth(var, tau, alpha)
         ci = _intersect(d - h, d + h)
