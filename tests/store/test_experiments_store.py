@@ -194,3 +194,22 @@ def test_metric_rows_hold_what_a_metric_reads(store: LogStore) -> None:
                                                                       (None, "positive")]
     assert [r["id"] for r in es.metric_rows("exp", limit=1)] == ["b"]
     assert es.metric_rows("none") == []
+
+
+def test_more_ids_than_one_statement_takes_are_read_in_chunks(store: LogStore) -> None:
+    """Feedback and scores of 1,201 requests: three chunks of ids, every row found once."""
+    from honed.store.db import CHUNK
+
+    n = 2 * CHUNK + 201
+    store.log_requests([_request(f"r{i:04d}", "exp", "control", 1_000.0 + i)
+                        for i in range(n)])
+    for i in range(n):
+        store.add_feedback(f"r{i:04d}", score=float(i % 2))
+    es = ExperimentStore.of(store)
+    es.add_scores([{"request_id": f"r{i:04d}", "eval": "acc", "score": float(i % 3 == 0),
+                    "passed": i % 3 == 0} for i in range(n)])
+    rows = es.requests("exp")
+    assert len(rows) == n and all(len(r["feedback"]) == 1 for r in rows)
+    assert [r["feedback"][0]["score"] for r in rows[:3]] == [0.0, 1.0, 0.0]
+    scores = es.scores("acc", [r["id"] for r in rows])
+    assert len(scores) == n and sum(s["passed"] for s in scores.values()) == (n + 2) // 3

@@ -8,6 +8,7 @@ Migrations run on every open and are a no-op once the schema is at head.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,14 @@ def migrate(engine: Any) -> None:
         elif connection.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")  # one migrating writer at a time
         command.upgrade(alembic_config(connection), "head")
+
+
+CHUNK = 500  # ids per IN (...): databases cap the parameters of one statement
+
+
+def select_in(conn: Any, query: Any, column: Any, ids: Iterable[Any]) -> Iterator[Any]:
+    """The rows (mappings) of ``query`` whose ``column`` is one of ``ids``, asked ``CHUNK``
+    ids at a time (each chunk in the query's order)."""
+    ids = list(ids)
+    for start in range(0, len(ids), CHUNK):
+        yield from conn.execute(query.where(column.in_(ids[start:start + CHUNK]))).mappings()

@@ -16,10 +16,10 @@ from typing import Any
 
 from honed.errors import ConfigError
 from honed.store import schema
+from honed.store.db import select_in
 
 RUNNING = "running"
 EXPERIMENT_JSON = ("guardrails", "result")
-_CHUNK = 500  # ids per IN (...)
 
 
 def dumps(value: Any) -> str:
@@ -147,12 +147,9 @@ class ExperimentStore:
             rows = [{**m, "inputs": json.loads(m["inputs"]), "feedback": []}
                     for m in conn.execute(query).mappings()]
             by_id = {row["id"]: row for row in rows}
-            ids = list(by_id)
-            for start in range(0, len(ids), _CHUNK):
-                chunk = (select(f).where(f.c.request_id.in_(ids[start:start + _CHUNK]))
-                         .order_by(f.c.created, f.c.id))
-                for item in conn.execute(chunk).mappings():
-                    by_id[item["request_id"]]["feedback"].append(dict(item))
+            given = select(f).order_by(f.c.created, f.c.id)
+            for item in select_in(conn, given, f.c.request_id, by_id):
+                by_id[item["request_id"]]["feedback"].append(dict(item))
         return rows
 
     def metric_rows(self, name: str, *, limit: int | None = None) -> list[dict[str, Any]]:
@@ -187,13 +184,8 @@ class ExperimentStore:
         s = schema.request_scores
         base = select(s).where(s.c.eval == eval_name)
         with self.engine.connect() as conn:
-            if request_ids is None:
-                found = list(conn.execute(base).mappings())
-            else:
-                ids, found = list(request_ids), []
-                for start in range(0, len(ids), _CHUNK):
-                    found += conn.execute(base.where(
-                        s.c.request_id.in_(ids[start:start + _CHUNK]))).mappings()
+            found = list(conn.execute(base).mappings() if request_ids is None
+                         else select_in(conn, base, s.c.request_id, request_ids))
         return {m["request_id"]: {"score": m["score"], "passed": bool(m["passed"]),
                                   "error": m["error"], "created": m["created"]} for m in found}
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from honed.errors import ConfigError
 from honed.store import db, schema
+from honed.store.db import select_in
 from honed.store.keys import SCOPES, KeyRow, hash_key, key_row, new_key, new_key_id
 
 REQUIRED = ("id", "prompt", "version", "inputs")
 OPTIONAL = ("created", "alias", "output", "error", "latency_s", "input_tokens", "output_tokens",
             "cost_usd", "user_id", "metadata", "arm", "experiment")
-_CHUNK = 500  # ids per IN (...) when fetching feedback
 
 USED_EVERY_S = 60.0  # a key's last_used is refreshed at most this often
 
@@ -144,10 +144,8 @@ class LogStore:
         from sqlalchemy import select
 
         f = schema.feedback
-        for start in range(0, len(ids), _CHUNK):
-            query = (select(f).where(f.c.request_id.in_(ids[start:start + _CHUNK]))
-                     .order_by(f.c.created, f.c.id))
-            yield from (dict(m) for m in conn.execute(query).mappings())
+        query = select(f).order_by(f.c.created, f.c.id)
+        yield from (dict(m) for m in select_in(conn, query, f.c.request_id, ids))
 
     # keys -------------------------------------------------------------------------------------
     def create_key(self, scope: str, name: str | None = None) -> tuple[str, str]:

@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from honed.store import schema
+from honed.store.db import select_in
 from honed.store.experiments import dumps
-
-_CHUNK = 500  # ids per IN (...)
 
 
 def _decoded(mapping: Any, key: str) -> dict[str, Any]:
@@ -122,13 +121,11 @@ class MonitorStore:
         """Every stored eval score of the requests: eval -> request id -> score row."""
         from sqlalchemy import select
 
-        s, ids = schema.request_scores, list(request_ids)
+        s = schema.request_scores
         out: dict[str, dict[str, dict[str, Any]]] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(ids), _CHUNK):
-                query = select(s).where(s.c.request_id.in_(ids[start:start + _CHUNK]))
-                for m in conn.execute(query).mappings():
-                    out.setdefault(m["eval"], {})[m["request_id"]] = dict(m)
+            for m in select_in(conn, select(s), s.c.request_id, request_ids):
+                out.setdefault(m["eval"], {})[m["request_id"]] = dict(m)
         return out
 
     # loop events ------------------------------------------------------------------------------
