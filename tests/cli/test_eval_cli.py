@@ -35,6 +35,47 @@ def test_eval_table_output(cli, make_task) -> None:
     assert "score" in result.stdout and "n=4" in result.stdout
 
 
+def test_eval_writes_every_example_to_the_output_file(cli, make_task, tmp_path) -> None:
+    import csv
+
+    path = make_task()
+    lines = tmp_path / "results.jsonl"
+    result = cli("eval", str(path), "--model", "fake:answer=positive", "--output", str(lines))
+    assert result.returncode == 0, result.stderr
+    assert f"results of every example: {lines}" in result.stdout
+    rows = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert len(rows) == 10 and {r["split"] for r in rows} == {"test"}
+    assert {r["output"] for r in rows} == {"positive"}
+    assert sum(r["passed"] for r in rows) == 4  # as the summary's 0.4 says
+    first = rows[0]
+    assert set(first["inputs"]) == {"text", "label"} and first["evals"]["exact_match"][
+        "score"] in (0.0, 1.0)
+    table = tmp_path / "results.csv"
+    result = cli("eval", str(path), "--model", "fake:answer=positive", "--split", "all",
+                 "--limit", "5", "--output", str(table), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["output_file"] == str(table)
+    with table.open(newline="", encoding="utf-8") as handle:
+        read = list(csv.DictReader(handle))
+    assert len(read) == 5 and read[0]["output"] == "positive"
+    assert {"input.text", "eval.exact_match.score", "eval.exact_match.feedback"} <= set(read[0])
+    assert {r["passed"] for r in read} <= {"true", "false"}
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("results.txt", "end the file name with .jsonl, .json or .csv"),
+    ("missing/results.csv", "does not exist"),
+])
+def test_a_bad_output_path_exits_2_before_any_call(cli, make_task, tmp_path, name,
+                                                   says) -> None:
+    result = cli("eval", str(make_task()), "--model", "fake:answer=positive", "--json",
+                 "--output", str(tmp_path / name))
+    assert result.returncode == 2 and says in result.stderr and "--output" in result.stderr
+    assert "Traceback" not in result.stderr
+    again = json.loads(cli("eval", str(make_task()), "--model", "fake:answer=positive",
+                           "--json").stdout)
+    assert again["calls"] == 10  # the refused run called nothing (nothing was cached)
+
+
 BAD_INPUTS = [
     ("bad yaml", lambda s: s + "evals: [\n", "invalid YAML"),
     ("unknown field", lambda s: s.replace("name: t", "name: t\ncolour: red"), "unknown field"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -33,6 +34,9 @@ def eval_command(
     max_cost: MaxCostOpt = None,
     max_minutes: MaxMinutesOpt = None,
     executor: ExecutorOpt = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="also write every example's inputs, output, scores and eval feedback "
+                         "to FILE (.jsonl, .json or .csv)", show_default=False)] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Evaluate the task's prompt on a split, with a 95% CI, cost and latency."""
@@ -49,6 +53,10 @@ def eval_command(
     if split not in ("test", "val", "train", "all"):
         raise ConfigError(f"unknown split {split!r}", field="--split",
                           fix="use test, val, train or all")
+    if output is not None:
+        from honed.lifecycle.results_file import check_output
+
+        check_output(output)  # before any call: a bad path must not waste the evaluation
     loaded = load_task(task)
     limits = budget_limits(max_calls, max_tokens, max_cost, max_minutes)
     options = EngineOptions(model=model, concurrency=concurrency, cache=not no_cache,
@@ -60,6 +68,10 @@ def eval_command(
             loaded, home=honed_home(), split=split, limit=limit, options=options,
             callbacks=[render.warnings, *([progress] if progress else [])]))
     data = {**run.to_dict(), "registered": info.registered, "warnings": info.warnings}
+    if output is not None:
+        from honed.lifecycle.results_file import write_results
+
+        data["output_file"] = str(write_results(output, run.rows()))
     if json_output:
         render.json_out(data)
     else:

@@ -43,6 +43,26 @@ class EvalRun:
             "error_examples": errors[:max_errors],
         }
 
+    def rows(self) -> list[dict[str, Any]]:
+        """Every example's result with its split and inputs, in the evaluation's order (what
+        ``honed eval --output`` writes)."""
+        split_of = {ex.id: name for name in ("train", "val", "test")
+                    for ex in self.splits.get(name)}
+        examples = self.splits.by_id()
+        out = []
+        for r in self.report.results:
+            example = examples.get(r.example_id)
+            out.append({
+                "id": r.example_id, "split": split_of.get(r.example_id, self.split),
+                "inputs": dict(example.fields) if example is not None else {},
+                "output": r.output, "score": r.score, "passed": r.passed, "error": r.error,
+                "error_kind": r.error_kind,
+                "evals": {name: {"score": e.score, "passed": e.passed, "feedback": e.feedback}
+                          for name, e in sorted(r.evals.items())},
+                "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
+                "latency_s": r.latency_s, "cost_usd": r.cost_usd, "cached": r.cached})
+        return out
+
 
 async def evaluate_task(task: Task, *, split: str = "test", limit: int | None = None,
                         options: EngineOptions | None = None,

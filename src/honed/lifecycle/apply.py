@@ -97,7 +97,7 @@ def apply_candidate(candidate: Candidate, task_path: Path, *, label: str = "",
     if changed and not dry_run:
         backup = backup_path(task_path, now or datetime.now())
         shutil.copy2(task_path, backup)
-        _atomic_write(task_path, new)
+        atomic_write(task_path, new)
     return ApplyResult(task_path, None, candidate, changed, diff, backup, dry_run)
 
 
@@ -114,7 +114,7 @@ def write_optimized(task: Task, candidate: Candidate, run_id: str,
     out = source.with_name(f"{source.stem}.optimized.yaml")
     if out.exists():
         shutil.copy2(out, backup_path(out, datetime.now()))
-    _atomic_write(out, f"# Optimized by honed run {run_id}: {summary}\n{text}")
+    atomic_write(out, f"# Optimized by honed run {run_id}: {summary}\n{text}")
     return out
 
 
@@ -200,7 +200,9 @@ def _read_text(path: Path) -> str:
                           fix="re-save the file as UTF-8") from None
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a reader sees the old
+    file or the new one, never half of one (a replaced file keeps its mode)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

@@ -105,6 +105,9 @@ def eval_summary(data: dict[str, Any]) -> None:
         table.add_row(name, value)
     console = Console()
     console.print(table)
+    if data.get("output_file"):
+        console.print(f"results of every example: {data['output_file']}", highlight=False,
+                      markup=False, soft_wrap=True)
     for item in data.get("error_examples", []):
         console.print(f"[red]error[/red] {item['example_id']}: {item['error']}", highlight=False)
     _registry_notes(console, data)
