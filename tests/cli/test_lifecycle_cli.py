@@ -149,6 +149,20 @@ def test_abtest_names_a_winner_only_when_significant(cli, make_task, tmp_path: P
     assert "B wins" in shown.stdout and "McNemar" in shown.stdout
 
 
+def test_abtest_compares_two_models_on_one_prompt(cli, make_task) -> None:
+    path = make_task(task_text(model="fake"))  # the fake model echoes: never the label
+    data = run_json(cli, "abtest", str(path), str(path), "--model-b", "fake:answer=positive")
+    assert (data["model"], data["model_b"]) == ("fake", "fake:answer=positive")
+    assert data["a"]["score"] == 0.0 and data["b"]["score"] == 0.4 and data["n_paired"] == 10
+    assert data["diff"] == 0.4 and not data["notes"]  # same prompt, other model: no note
+    same = run_json(cli, "abtest", str(path), str(path))
+    assert same["model_b"] == "fake" and "the same prompt on the same model" in same["notes"][0]
+    shown = cli("abtest", str(path), str(path), "--model-b", "fake:answer=positive")
+    assert shown.returncode == 0 and "fake:answer=positive" in shown.stdout
+    bad = cli("abtest", str(path), str(path), "--model-b", "acme:x")
+    assert bad.returncode == 2 and "acme" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_abtest_input_errors_exit_2(cli, make_task) -> None:
     path = make_task(task_text())
     for args, message in [(("x@production", "x/2"), "--task"),

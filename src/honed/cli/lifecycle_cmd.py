@@ -134,11 +134,16 @@ def abtest_command(
         help="auto (McNemar for pass/fail, else Wilcoxon), mcnemar, ttest or wilcoxon")]
     = "auto",
     model: ModelOpt = None,
+    model_b: Annotated[str | None, typer.Option(
+        "--model-b", help="B's model (default: the same as A's); to compare two models on "
+                          "one prompt, give the same prompt as A and B", show_default=False)]
+    = None,
     limit: LimitOpt = None,
     no_cache: NoCacheOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Offline A/B test of two prompts on the same examples, with paired statistics."""
+    """Offline A/B test of two prompts (or two models) on the same examples, with paired
+    statistics."""
     from honed.cli.render import lifecycle as show
     from honed.engine.session import EngineOptions
     from honed.lifecycle.abtest import ABPlan, abtest_specs, check_alpha, choose_test
@@ -150,7 +155,8 @@ def abtest_command(
     choose_test(test, binary=True)
     base = load_task(task) if task is not None else None
     plan = ABPlan(split, limit, alpha, test, options=EngineOptions(model=model,
-                                                                   cache=not no_cache))
+                                                                   cache=not no_cache),
+                  model_b=model_b)
     with open_sources([a, b]) as src:
         import asyncio
         result = asyncio.run(abtest_specs(a, b, plan, task=base, registry=src.registry,

@@ -164,6 +164,7 @@ class ABResult:
     comparison: Comparison
     sources: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    model_b: str | None = None  # B's model (the same as ``model`` unless compared)
 
     @property
     def winner(self) -> str | None:
@@ -171,6 +172,7 @@ class ABResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "split": self.split, "model": self.model,
+                "model_b": self.model_b or self.model,
                 "a": self.a.to_dict(), "b": self.b.to_dict(),
                 **self.comparison.to_dict(), "sources": dict(self.sources),
                 "notes": list(self.notes)}
@@ -210,6 +212,7 @@ class ABPlan:
     test: str = "auto"
     labels: tuple[str, str] = ("A", "B")
     options: EngineOptions = field(default_factory=EngineOptions)
+    model_b: str | None = None  # B's model, to compare models on one prompt (default: A's)
 
 
 async def run_abtest(task: Task, a: Candidate, b: Candidate,
@@ -222,12 +225,14 @@ async def run_abtest(task: Task, a: Candidate, b: Candidate,
     seed = plan.options.seed
     run_a = await evaluate_task(task, split=plan.split, limit=plan.limit,
                                 options=plan.options, candidate=a)
+    options_b = (plan.options if plan.model_b is None
+                 else plan.options.model_copy(update={"model": plan.model_b}))
     run_b = await evaluate_task(task, split=plan.split, limit=plan.limit,
-                                options=plan.options, candidate=b)
+                                options=options_b, candidate=b)
     ra, rb = run_a.report, run_b.report
     notes = []
-    if a.id == b.id:
-        notes.append("A and B are the same prompt")
+    if a.id == b.id and run_a.model == run_b.model:
+        notes.append("A and B are the same prompt on the same model")
     for label, report in zip(plan.labels, (ra, rb), strict=True):
         if report.stopped:
             notes.append(f"{label}: partial, budget limit {report.stopped} reached")
@@ -235,4 +240,4 @@ async def run_abtest(task: Task, a: Candidate, b: Candidate,
                     variant_stats(plan.labels[0], a.id, ra.results, seed=seed),
                     variant_stats(plan.labels[1], b.id, rb.results, seed=seed),
                     compare(ra.results, rb.results, alpha=plan.alpha, test=plan.test,
-                            seed=seed), notes=tuple(notes))
+                            seed=seed), notes=tuple(notes), model_b=run_b.model)

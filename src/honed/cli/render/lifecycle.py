@@ -72,8 +72,12 @@ def abtest_summary(data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    models = {"a": data["model"], "b": data.get("model_b") or data["model"]}
+    two = models["a"] != models["b"]
+    title = (f"A/B · {data['task']} · {data['split']}" if two
+             else f"A/B · {data['task']} · {data['split']} · {data['model']}")
     table = Table("", "prompt", "score [95% CI]", "n", "errors", "$/example", "p50 s", "p95 s",
-                  title=f"A/B · {data['task']} · {data['split']} · {data['model']}")
+                  title=title)
     for key in ("a", "b"):
         v, source = data[key], data["sources"].get(key.upper(), {})
         table.add_row(key.upper(), source.get("label", v["candidate_id"][:8]),
@@ -81,6 +85,9 @@ def abtest_summary(data: dict[str, Any]) -> None:
                       str(v["n"]), str(v["errors"]), f"{v['cost_per_example_usd']:.6f}",
                       f"{v['latency_p50_s']:.3f}", f"{v['latency_p95_s']:.3f}")
     console = Console()
+    if two:
+        console.print(f"models: A {models['a']} · B {models['b']}", highlight=False,
+                      markup=False, soft_wrap=True)
     console.print(table)
     console.print(f"B - A: {data['diff']:+.3f} [{data['ci95'][0]:+.3f}, {data['ci95'][1]:+.3f}]"
                   f" (paired, n={data['n_paired']})", highlight=False)
