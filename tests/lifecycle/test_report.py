@@ -186,8 +186,12 @@ def test_unknown_run_is_a_config_error(store) -> None:
 
 
 def test_a_run_in_progress(tmp_path) -> None:
-    """A run row that is still running: live, best so far from its evaluations, no test."""
+    """A run row that is still running: live, best so far from its evaluations, no test; once
+    its process is gone (its lock free, as after kill -9), it reads as interrupted."""
+    from honed.tracking.locks import hold_run
+
     run_store = RunStore(tmp_path / "runs.sqlite")
+    lock = hold_run(tmp_path, "r1")  # as the optimizing process holds it
     seed, better = Candidate({"system": "a", "user": "{x}"}), Candidate({"system": "a b",
                                                                           "user": "{x}"})
     run_store.create_run("r1", kind="optimize", task="t", task_path=None, optimizer="auto",
@@ -208,6 +212,11 @@ def test_a_run_in_progress(tmp_path) -> None:
     assert report.run.seed == 3 and report.budget.rollouts == 1
     assert any("in progress" in n for n in report.notes)
     assert any("task file" in n for n in report.notes)
+    lock.release()
+    gone = run_report(run_store, "r1")
+    assert not gone.live and gone.run.status == "interrupted"
+    assert any("--resume" in n for n in gone.notes)
+    assert run_store.progress("r1")[0] == "interrupted"
     run_store.close()
 
 

@@ -55,3 +55,31 @@ def test_the_refusal_says_what_to_do(tmp_path) -> None:
         proc.kill()
         proc.wait()
     assert caught.value.field == "--resume" and "wait for it" in (caught.value.fix or "")
+
+
+def test_a_running_row_without_its_process_reads_as_interrupted(tmp_path) -> None:
+    from honed.tracking.locks import held
+    from honed.tracking.store import RunStore
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    for run_id in ("alive", "killed", "never-locked"):
+        store.create_run(run_id, kind="optimize", task="t", task_path=None, optimizer="auto",
+                         config={})
+    killed = holder(tmp_path, "killed")
+    killed.kill()
+    killed.wait()
+    proc = holder(tmp_path, "alive")
+    try:
+        assert held(tmp_path, "alive") and not held(tmp_path, "killed")
+        assert not held(tmp_path, "never-locked")
+        assert {r.id: r.status for r in store.runs()} == {
+            "alive": "running", "killed": "interrupted", "never-locked": "interrupted"}
+        assert store.run("alive").status == "running"
+        assert store.progress("killed")[0] == "interrupted"
+        assert held(tmp_path, "alive")  # probing did not take the lock away
+    finally:
+        proc.kill()
+        proc.wait()
+    assert store.run("alive").status == "interrupted"
+    assert store.latest_unfinished("t") is not None  # and --resume finds it
+    store.close()

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
 LOCKS = "locks"  # the folder, beside runs.sqlite
+WAIT_S = 0.5  # how long a run waits for its lock: longer than a reader's probe holds it
 
 
 def hold_run(store_dir: Path, run_id: str) -> FileLock:
@@ -25,10 +26,28 @@ def hold_run(store_dir: Path, run_id: str) -> FileLock:
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder / f"{run_id}.lock")
     try:
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=WAIT_S)
     except Timeout:
         raise ConfigError(f"run {run_id} is still running in another process",
                           field="--resume",
                           fix="wait for it to finish, or stop it (Ctrl-C) and resume then"
                           ) from None
     return lock
+
+
+def held(store_dir: Path, run_id: str) -> bool:
+    """Whether a process is running ``run_id`` now: its lock is held. A run whose row says
+    ``running`` but whose lock is free was killed (no process of it is left). The probe holds
+    the lock for an instant, which ``hold_run``'s wait absorbs."""
+    from filelock import FileLock, Timeout
+
+    path = store_dir / LOCKS / f"{run_id}.lock"
+    if not path.exists():
+        return False
+    probe = FileLock(path)
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    probe.release()
+    return False

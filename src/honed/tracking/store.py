@@ -10,7 +10,7 @@ import json
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from honed.tracking.sqlite import MigratedStore
@@ -93,14 +93,14 @@ class RunStore(MigratedStore):
 
     def run(self, run_id: str) -> RunRow | None:
         row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        return _run_row(row) if row else None
+        return self._live(_run_row(row)) if row else None
 
     def runs(self, task: str | None = None, limit: int = 50) -> list[RunRow]:
         sql, args = "SELECT * FROM runs", ()
         if task is not None:
             sql, args = sql + " WHERE task=?", (task,)
         rows = self._db.execute(sql + " ORDER BY created DESC LIMIT ?", (*args, limit))
-        return [_run_row(r) for r in rows]
+        return [self._live(_run_row(r)) for r in rows]
 
     def latest_unfinished(self, task: str, kind: str = "optimize") -> RunRow | None:
         row = self._db.execute(
@@ -174,7 +174,20 @@ class RunStore(MigratedStore):
         row = self._db.execute(
             "SELECT status, updated, (SELECT COUNT(*) FROM steps WHERE run_id=runs.id) "
             "FROM runs WHERE id=?", (run_id,)).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+        return (self._live_status(run_id, row[0]), row[1], row[2]) if row else None
+
+    def _live(self, row: RunRow) -> RunRow:
+        status = self._live_status(row.id, row.status)
+        return row if status == row.status else replace(row, status=status)
+
+    def _live_status(self, run_id: str, status: str) -> str:
+        """``running`` only while a process holds the run (``tracking.locks``); a run killed
+        with ``kill -9`` left ``running`` in its row and reads as ``interrupted``."""
+        if status != "running":
+            return status
+        from honed.tracking.locks import held
+
+        return status if held(self.path.parent, run_id) else "interrupted"
 
 
 
