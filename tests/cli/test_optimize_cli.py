@@ -106,3 +106,4 @@ def test_resume_of_a_run_still_running_elsewhere_exit_2(cli, make_task, tmp_path
     resumed = cli("optimize", str(path), "--resume", "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["run_id"] == "r-busy"
+    assert not (home / "locks" / "r-busy.lock").exists()  # finished: its lock file is gone

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from honed.errors import ConfigError
-from honed.tracking.locks import hold_run
+from honed.tracking.locks import held, hold_run
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from honed.tracking.locks import hold_run
+from honed.tracking.locks import held, hold_run
 lock = hold_run(Path(sys.argv[1]), sys.argv[2])  # held while referenced
 print("held", flush=True)
 time.sleep(120)
@@ -58,7 +58,7 @@ def test_the_refusal_says_what_to_do(tmp_path) -> None:
 
 
 def test_a_running_row_without_its_process_reads_as_interrupted(tmp_path) -> None:
-    from honed.tracking.locks import held
+
     from honed.tracking.store import RunStore
 
     store = RunStore(tmp_path / "runs.sqlite")
@@ -83,3 +83,13 @@ def test_a_running_row_without_its_process_reads_as_interrupted(tmp_path) -> Non
     assert store.run("alive").status == "interrupted"
     assert store.latest_unfinished("t") is not None  # and --resume finds it
     store.close()
+
+
+def test_a_finished_run_leaves_no_lock_file(tmp_path) -> None:
+    from honed.tracking.locks import release_run
+
+    done, failed = hold_run(tmp_path, "done"), hold_run(tmp_path, "failed")
+    release_run(done, finished=True)
+    release_run(failed, finished=False)
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == ["failed.lock"]
+    assert not held(tmp_path, "failed") and not held(tmp_path, "done")

@@ -37,7 +37,7 @@ from honed.task.dataset import Splits
 from honed.task.leakage import LeakageReport, check_leakage, drop_leaked
 from honed.task.task import Task
 from honed.tracking.events import Callback, Emitter, Message
-from honed.tracking.locks import hold_run
+from honed.tracking.locks import hold_run, release_run
 from honed.tracking.recorder import RunCheckpoints, RunRecorder
 from honed.tracking.store import RunStore, new_run_id
 
@@ -152,7 +152,7 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
     splits, report = load_splits(task), None
     if not options.resume:
         splits, report = validate(task, splits, options, reflection)
-    store, lock = open_store(options.search.home), None
+    store, lock, finished = open_store(options.search.home), None, False
     try:
         run_id, options, lock = _start_run(store, task, options)
         if report is None:  # resumed: the data may have changed since, so check it again
@@ -164,12 +164,13 @@ async def optimize(task: Task, options: OptimizeOptions | None = None, *,
             listeners = [*callbacks, *([tracker] if tracker is not None else [])]
             result = await _recorded(task, splits, options, store, run_id, listeners, model,
                                      reflection)
+            finished = True
             if tracker is not None:
                 tracker.log_optimization(result.to_dict())
         warnings = list(tracker.errors) if tracker is not None else []
     finally:
         if lock is not None:
-            lock.release()
+            release_run(lock, finished=finished)
         store.close()
     return _publish(task, options, result, warnings)
 

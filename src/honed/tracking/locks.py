@@ -35,6 +35,14 @@ def hold_run(store_dir: Path, run_id: str) -> FileLock:
     return lock
 
 
+def release_run(lock: FileLock, *, finished: bool) -> None:
+    """Let go of a run's lock; a finished run's lock file goes too (a finished run is never
+    resumed, so no process waits for it; an unfinished run's stays for ``held``)."""
+    lock.release()
+    if finished:
+        Path(lock.lock_file).unlink(missing_ok=True)
+
+
 def held(store_dir: Path, run_id: str) -> bool:
     """Whether a process is running ``run_id`` now: its lock is held. A run whose row says
     ``running`` but whose lock is free was killed (no process of it is left). The probe holds
