@@ -150,3 +150,22 @@ def test_per_user_analysis_does_not_mistake_a_few_users_for_evidence() -> None:
         assert per_user.verdict.outcome == CONTINUE and per_user.unit == "user"
         found.append(per_request.verdict.outcome in (WON, LOST))
     assert sum(found) >= 15  # per request, most of these A/A tests "decide" (all 20 here)
+
+
+def test_the_unit_simulation_runs_quick(tmp_path) -> None:
+    """``benchmarks/unit_sim.py --quick``: both analyses of the same logged traffic."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "unit_sim.py"
+    out = tmp_path / "unit-sim.json"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    aa, ab = report["results"]["aa_false_positives"], report["results"]["ab_power"]
+    assert aa["user"]["n"] == aa["request"]["n"] == report["settings"]["sims"] == 20
+    assert ab["request"]["rate"] >= ab["user"]["rate"]  # per request claims more, valid or not
+    assert "per request" in done.stdout and report["machine"]["cpus"] >= 1
