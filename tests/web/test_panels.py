@@ -355,3 +355,21 @@ def test_old_addresses_and_empty_states(tmp_path: Path) -> None:
         moved = client.get("/panels/drift", follow_redirects=False)
         assert moved.status_code == 308 and moved.headers["location"] == "/drift"
         assert client.get("/panels/nope").status_code == 404
+
+
+def test_a_rollback_on_probation_shows_in_its_cycle(tmp_path: Path) -> None:
+    with open_store(home=tmp_path) as store:
+        monitor = MonitorStore.of(store)
+        for offset, step, status, detail in (
+                (0, "trigger", "ok", {"reason": "alarm", "alarms": []}),
+                (10, "decide", "ok", {"experiment": "e1", "kind": "promote",
+                                      "from_version": 1, "to_version": 2}),
+                (20, "rollback", "ok", {"to_version": 1, "reason":
+                                        "error_rate<0.05 but v2 has 0.15 (n=80) <b>"})):
+            monitor.add_event({"loop": "demo", "step": step, "status": status, "cycle": 1,
+                               "created": NOW - 100 + offset, "detail": detail})
+    with TestClient(create_app(tmp_path), base_url="http://127.0.0.1") as client:
+        page = safe(client.get("/loop?loop=demo").text)
+    assert "promote v1 → v2; rolled back to v1 on probation: error_rate&lt;0.05 but v2 " \
+           "has 0.15 (n=80) &lt;b&gt;" in page
+    assert 'data-outcome="rollback"' in page

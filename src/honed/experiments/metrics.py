@@ -63,22 +63,25 @@ def nearest_rank(values: Sequence[float], q: float) -> float | None:
     return float(ordered[rank - 1])
 
 
+def request_stats(items: Sequence[Row]) -> ArmStats:
+    """Counts, errors, p95 latency and mean cost of some logged requests (an arm's, or a
+    version's since a time)."""
+    ok = [r for r in items if r.get("error") is None]
+    latencies = [float(r["latency_s"]) for r in ok if r.get("latency_s") is not None]
+    costs = [float(r.get("cost_usd") or 0.0) for r in ok]
+    return ArmStats(
+        requests=len(items), units=len({unit_of(r.get("user_id"), r["id"]) for r in items}),
+        errors=len(items) - len(ok), latency_p95_s=nearest_rank(latencies, 95),
+        cost_per_request=sum(costs) / len(costs) if costs else None, ok=len(ok))
+
+
 def arm_stats(rows: Iterable[Row]) -> dict[str, ArmStats]:
-    """Counts, errors, p95 latency and mean cost per arm (every arm present, maybe empty)."""
+    """``request_stats`` per arm (every arm present, maybe empty)."""
     grouped: dict[str, list[Row]] = {arm: [] for arm in ARMS}
     for row in rows:
         if row.get("arm") in grouped:
             grouped[row["arm"]].append(row)
-    out = {}
-    for arm, items in grouped.items():
-        ok = [r for r in items if r.get("error") is None]
-        latencies = [float(r["latency_s"]) for r in ok if r.get("latency_s") is not None]
-        costs = [float(r.get("cost_usd") or 0.0) for r in ok]
-        out[arm] = ArmStats(
-            requests=len(items), units=len({unit_of(r.get("user_id"), r["id"]) for r in items}),
-            errors=len(items) - len(ok), latency_p95_s=nearest_rank(latencies, 95),
-            cost_per_request=sum(costs) / len(costs) if costs else None, ok=len(ok))
-    return out
+    return {arm: request_stats(items) for arm, items in grouped.items()}
 
 
 def feedback_value(row: Row) -> float | None:

@@ -244,7 +244,8 @@ def stop_experiment(store: Any, name: str, *, reason: str = "stopped by hand",
 
 # undoing ----------------------------------------------------------------------------------------
 def rollback_decision(store: Any, registry: PromptRegistry, prompt: str, *,
-                      now: float | None = None) -> Mapping[str, Any]:
+                      now: float | None = None, reason: str = "rolled back by hand",
+                      evidence: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """Undo the latest promotion recorded for ``prompt`` that is not undone yet: its alias
     moves back to the version it replaced, and a ``rollback`` decision records it. Refused
     (ConfigError) when there is none, or when the alias has moved since."""
@@ -268,7 +269,7 @@ def rollback_decision(store: Any, registry: PromptRegistry, prompt: str, *,
         registry.set_alias(prompt, alias, back)
     row = {"prompt": prompt, "kind": ROLLBACK, "alias": alias, "from_version": current,
            "to_version": back, "experiment": target["experiment"],
-           "evidence": {"undoes": target["id"], "reason": "rolled back by hand"}}
+           "evidence": {**(evidence or {}), "undoes": target["id"], "reason": reason}}
     done = es.undo(int(target["id"]), row, now=now)
     if done is None:
         raise ConfigError(f"decision {target['id']} was undone meanwhile", field="NAME")

@@ -69,6 +69,9 @@ class ExperimentSettings(_Section):
     max_requests: int | None = Field(4000, ge=1)
     max_days: float | None = Field(7.0, gt=0)
     unit: Literal["user", "request"] = "user"  # one observation per user, or per request
+    probation: str | None = Field("3d", description="after a win, the guardrails keep "
+                                  "watching the promoted version on all traffic this long; a "
+                                  "breach rolls it back (null: never)")
 
 
 class Budget(_Section):
@@ -138,7 +141,8 @@ def load_loop(path: Path) -> LoopConfig:
     try:
         config = LoopConfig.model_validate(data)
         for value, field in ((config.trigger.every, "trigger.every"),
-                             (config.trigger.retry_after, "trigger.retry_after")):
+                             (config.trigger.retry_after, "trigger.retry_after"),
+                             (config.experiment.probation, "experiment.probation")):
             if value is not None:
                 span_s(value, field)
     except (ValidationError, ValueError) as exc:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 DAY_S = 86_400.0
-TRIGGER, HARVEST, OPTIMIZE, GATE, CANDIDATE, EXPERIMENT, DECIDE, BUDGET = (
-    "trigger", "harvest", "optimize", "gate", "candidate", "experiment", "decide", "budget")
+TRIGGER, HARVEST, OPTIMIZE, GATE, CANDIDATE, EXPERIMENT, DECIDE, BUDGET, ROLLBACK = (
+    "trigger", "harvest", "optimize", "gate", "candidate", "experiment", "decide", "budget",
+    "rollback")
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
 
 
@@ -36,6 +37,8 @@ def _cycle_end(events: Sequence[Mapping[str, Any]]) -> tuple[float | None, str |
     last = events[-1]
     if last["step"] == DECIDE:
         return float(last["created"]), str(last["detail"].get("kind"))
+    if last["step"] == ROLLBACK:  # a promotion that broke a guardrail on probation
+        return float(last["created"]), ROLLBACK
     if last["step"] == EXPERIMENT and last["status"] == OK:
         return None, None
     if last["status"] in (SKIPPED, FAILED):

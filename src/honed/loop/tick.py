@@ -6,7 +6,9 @@
 3. else, on a new alarm or the schedule, start a cycle within the day's budget: harvest
    feedback (a frozen test part that is never trained on), re-optimize the served prompt,
    gate the best against production on the frozen test, register it as ``candidate`` and
-   start an online experiment, whose decision a later tick applies.
+   start an online experiment, whose decision a later tick applies;
+4. after a promotion, while its probation lasts, check the experiment's guardrails on the
+   promoted version's traffic and roll back on a breach (``honed.loop.probation``).
 
 Every step is an event in the store (``honed loop status``); a step that stops a cycle says why.
 """
@@ -22,6 +24,7 @@ from honed.errors import HonedError
 from honed.loop import history as h
 from honed.loop.config import LoopConfig, span_s
 from honed.loop.harvest import harvest
+from honed.loop.probation import Promotion, on_probation, watch
 from honed.loop.steps import cycle_task, gate, optimize, start_experiment, target_field
 
 
@@ -40,7 +43,7 @@ class TickContext:
 class TickReport:
     loop: str
     cycle: int
-    action: str  # idle | waiting | started | decided | stopped
+    action: str  # idle | waiting | started | decided | stopped | rolled_back
     events: list[dict[str, Any]] = field(default_factory=list)
     monitor: dict[str, Any] | None = None
 
@@ -74,9 +77,13 @@ def tick(ctx: TickContext, *, now: float | None = None) -> TickReport:
     config, store = ctx.config, MonitorStore.of(ctx.log_store)
     task = load_task(config.task)
     report = monitor_check(ctx.log_store, config.monitor_config(), task=task, now=now)
-    current = h.state(store.events(config.loop_name), now)
+    events = store.events(config.loop_name)
+    current = h.state(events, now)
+    promotion = on_probation(config, events, current, now)
     if current.running_experiment is not None:
         out = _follow(ctx, current, now)
+    elif promotion is not None and (rolled := _probation(ctx, promotion, now)) is not None:
+        out = rolled
     else:  # only the served version's alarms matter; a retired version's are history
         served = ctx.registry.aliases(config.prompt).get(config.alias)
         alarms = [a for a in report.alarms if int(a["version"]) == served]
@@ -108,6 +115,14 @@ def _follow(ctx: TickContext, current: h.LoopState, now: float) -> TickReport:
                                                     by=f"loop {config.loop_name} "
                                                        f"cycle {current.cycle}")
     return TickReport(config.loop_name, current.cycle, "decided", record.events)
+
+
+def _probation(ctx: TickContext, promotion: Promotion, now: float) -> TickReport | None:
+    """The promoted version's guardrails on probation: a report when it was rolled back."""
+    record = _Recorder(ctx, promotion.cycle, now)
+    if not watch(ctx.log_store, ctx.registry, ctx.config, promotion, record, now):
+        return None
+    return TickReport(ctx.config.loop_name, promotion.cycle, "rolled_back", record.events)
 
 
 def _due(config: LoopConfig, current: h.LoopState, alarms: list[dict[str, Any]],

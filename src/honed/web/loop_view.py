@@ -116,9 +116,18 @@ def _steps(events: Sequence[Event], latest: bool) -> list[StepView]:
         detail = event.get("detail") or {}
         spent = (f"{int(event['calls']):,} calls, ${float(event['cost_usd']):.4f}"
                  if event.get("calls") else "")
-        out.append(StepView(step, status, _figure(step, str(event["status"]), detail, spent),
-                            _link(step, detail), event))
+        figure = _figure(step, str(event["status"]), detail, spent)
+        if step == "decide" and "rollback" in by_step:  # probation undid the promotion
+            figure += _rolled_back(by_step["rollback"])
+        out.append(StepView(step, status, figure, _link(step, detail), event))
     return out
+
+
+def _rolled_back(event: Event) -> str:
+    d = event.get("detail") or {}
+    if event["status"] != "ok":
+        return f"; rollback refused: {d.get('error', '?')}"
+    return f"; rolled back to v{fmt(d.get('to_version'))} on probation: {d.get('reason', '')}"
 
 
 def cycles(events: Sequence[Event], *, limit: int | None = None) -> list[CycleView]:
