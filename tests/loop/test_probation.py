@@ -13,13 +13,13 @@ import pytest
 from honed.engine.session import honed_home
 from honed.lifecycle.registries import open_registry
 from honed.lifecycle.registry import PRODUCTION
-from honed.loop import TickContext, load_loop, tick
+from honed.loop import load_loop
 from honed.store import LogStore, open_store
 from honed.store.experiments import ExperimentStore
 from honed.store.monitor import MonitorStore
 from honed.types import Candidate
 
-from .test_tick import loop_file
+from .test_tick import loop_file, run_tick
 
 T = 1e9  # when the loop promoted version 2
 DAY = 86_400.0
@@ -66,12 +66,7 @@ def run(tmp_path: Path, store: LogStore, now: float,
     path = loop_file(tmp_path, "experiment: {guardrails: ['error_rate<0.05'], probation: "
                                f"{probation}}}\ntrigger: {{on_alarm: false}}\n")
     path.write_text(path.read_text().replace("trigger: {every: 1h}\n", ""))
-    registry = open_registry(honed_home(), backend="local")
-    try:
-        return tick(TickContext(load_loop(path), store, registry, honed_home()),
-                    now=now).to_dict()
-    finally:
-        registry.close()  # type: ignore[attr-defined]
+    return run_tick(path, store, now)
 
 
 def production() -> int:
