@@ -1,6 +1,7 @@
 """ModelClient: a Model wrapped with the engine's cache, concurrency limit, retries and Budget.
 
-It is itself a Model, so judges and reflection models get the same treatment as task calls.
+It is itself a Model, so judges and reflection models get the same treatment as task calls. The
+concurrency limit adapts to rate limits (``engine.throttle``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from honed.engine.budget import Budget, Estimate
 from honed.engine.cache import ResponseCache
 from honed.engine.retry import RetryPolicy
+from honed.engine.throttle import RATE_LIMITED, AdaptiveLimit, Ticket
 from honed.errors import BudgetExhausted, HonedError, ProviderError
 from honed.providers.base import Completion, Model, Request
 from honed.types import Usage
@@ -41,11 +43,12 @@ class CallStats:
     output_tokens: int = 0
     cost_usd: float = 0.0
     retry_reasons: Counter[str] = field(default_factory=Counter)
+    throttled: int = 0  # times a rate limit halved the calls in flight
 
     def copy(self) -> CallStats:
         return CallStats(self.calls, self.cache_hits, self.retries, self.failures,
                          self.input_tokens, self.output_tokens, self.cost_usd,
-                         Counter(self.retry_reasons))
+                         Counter(self.retry_reasons), self.throttled)
 
     def since(self, before: CallStats) -> CallStats:
         return CallStats(self.calls - before.calls, self.cache_hits - before.cache_hits,
@@ -53,7 +56,8 @@ class CallStats:
                          self.input_tokens - before.input_tokens,
                          self.output_tokens - before.output_tokens,
                          self.cost_usd - before.cost_usd,
-                         self.retry_reasons - before.retry_reasons)
+                         self.retry_reasons - before.retry_reasons,
+                         self.throttled - before.throttled)
 
 
 class ModelClient:
@@ -72,7 +76,7 @@ class ModelClient:
         self.concurrency = concurrency or model.default_concurrency
         self.stats = stats if stats is not None else CallStats()
         self.price = price
-        self._slots = asyncio.Semaphore(self.concurrency)
+        self.limit = AdaptiveLimit(self.concurrency)
         configure = getattr(model, "use_concurrency", None)
         if callable(configure):
             configure(self.concurrency)
@@ -105,14 +109,19 @@ class ModelClient:
                 self.stats.cache_hits += 1
                 self._charge(hit, cached=True)
                 return hit
-        async with self._slots:
+        ticket = await self.limit.acquire()
+        try:
             self.budget.reserve_call()
             self.stats.calls += 1
             try:
-                completion = await self.retry.run(self._attempt(request), self._on_retry)
+                completion = await self.retry.run(self._attempt(request, ticket),
+                                                  self._on_retry,
+                                                  pause=lambda: self.limit.released(ticket))
             except ProviderError:
                 self.stats.failures += 1
                 raise
+        finally:
+            self.limit.release(ticket)
         self._charge(completion)
         if self._cacheable(request):
             self.cache.put(key, self.model.spec, completion)  # type: ignore[union-attr]
@@ -204,9 +213,11 @@ class ModelClient:
         usd = self.price(usage) if self.price is not None else 0.0
         return Estimate(usage.input_tokens + usage.output_tokens, usd)
 
-    def _attempt(self, request: Request) -> Callable[[], Awaitable[Completion]]:
+    def _attempt(self, request: Request,
+                 ticket: Ticket) -> Callable[[], Awaitable[Completion]]:
         """One call of the model per attempt, each admitted by the budget. A retry the budget
-        refuses ends the call with the last provider error, noted."""
+        refuses ends the call with the last provider error, noted. A rate-limited attempt
+        lowers the calls in flight (``engine.throttle``)."""
         estimate = self.estimate(request)
         last: list[ProviderError] = []
 
@@ -219,12 +230,18 @@ class ModelClient:
                 raise type(last[-1])(f"{last[-1]} (no retry: {exc})", status=last[-1].status
                                      ) from None
             try:
-                return await self.model.complete(request)
+                completion = await self.model.complete(request)
             except ProviderError as exc:
                 last.append(exc)
+                if exc.status in RATE_LIMITED:
+                    cuts = self.limit.cuts
+                    self.limit.throttled(ticket)
+                    self.stats.throttled += self.limit.cuts - cuts
                 raise
             finally:
                 self.budget.end_attempt(estimate)
+            self.limit.succeeded()
+            return completion
 
         return attempt
 

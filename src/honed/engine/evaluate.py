@@ -36,6 +36,7 @@ class EvalRun:
             "errors": s.errors, "skipped": s.skipped, "format_violations": s.format_violations,
             "calls": st.calls, "cache_hits": st.cache_hits, "retries": st.retries,
             "retry_reasons": dict(st.retry_reasons), "failed_calls": st.failures,
+            "throttled": st.throttled,
             "input_tokens": st.input_tokens, "output_tokens": st.output_tokens,
             "cost_usd": st.cost_usd, "wall_s": r.wall_s,
             "latency_p50_s": s.latency_p50_s, "latency_p95_s": s.latency_p95_s,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -27,7 +28,10 @@ class RetryPolicy:
         return self.rng.uniform(0, ceiling)
 
     async def run(self, call: Callable[[], Awaitable[T]],
-                  on_retry: Callable[[ProviderError, float], None] | None = None) -> T:
+                  on_retry: Callable[[ProviderError, float], None] | None = None, *,
+                  pause: Callable[[], AbstractAsyncContextManager[None]] | None = None) -> T:
+        """``call`` until it succeeds, a non-retryable error, or ``max_retries``; ``pause``
+        wraps each backoff wait (the client gives up its slot there)."""
         attempt = 0
         while True:
             try:
@@ -39,4 +43,8 @@ class RetryPolicy:
                 if on_retry is not None:
                     on_retry(error, wait)
                 attempt += 1
-                await asyncio.sleep(wait)
+                if pause is None:
+                    await asyncio.sleep(wait)
+                else:
+                    async with pause():
+                        await asyncio.sleep(wait)

@@ -327,6 +327,7 @@ class EvalService:
                 "retries": sum(s.retries for s in stats),
                 "retry_reasons": dict(sum((s.retry_reasons for s in stats), Counter())),
                 "failed_calls": sum(s.failures for s in stats),
+                "throttled": sum(s.throttled for s in stats),
                 "charged_tokens": budget.charged.tokens, "input_tokens": budget.input_tokens,
                 "output_tokens": budget.output_tokens, "cost_usd": budget.cost_usd,
                 **self._executor_stats()}

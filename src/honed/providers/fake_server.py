@@ -13,7 +13,9 @@ one of 429 (with ``Retry-After``), 500, a timeout (no answer before the client g
 answer, or a malformed 200 (not JSON, truncated JSON, no ``choices``, null or mistyped content).
 Which attempt faults is decided by a hash of the seed, the request body and how many times that
 body was seen, so a run is reproducible whatever the arrival order. ``peak_in_flight`` is the
-most requests the server was handling at once.
+most requests the server was handling at once. ``max_in_flight`` rate-limits like a provider's
+concurrency cap: a request that arrives while that many are being handled gets 429 at once
+(``Retry-After: 0``), counted in ``rate_limited``.
 
 Run one for benchmarks: ``python -m honed.providers.fake_server --port 8000 --latency 0.1``.
 """
@@ -93,8 +95,9 @@ class _State:
     """What the handler threads share. Only bookkeeping happens under the lock."""
 
     def __init__(self, reply: Reply, latency_s: float, fail_plan: list[int],
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, max_in_flight: int | None = None) -> None:
         self.reply, self.latency_s, self.faults = reply, latency_s, faults
+        self.max_in_flight, self.rate_limited = max_in_flight, 0
         self.lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -102,6 +105,7 @@ class _State:
         self.seen: dict[str, int] = {}
         self.in_flight = self.peak_in_flight = 0
         self.injected: dict[str, int] = {}
+
 
     def record(self, body: dict[str, Any], headers: dict[str, str]) -> int | None:
         """Store a request; return the scripted failure status for it, if any."""
@@ -123,10 +127,16 @@ class _State:
                 self.injected[picked[0]] = self.injected.get(picked[0], 0) + 1
         return picked
 
-    def enter(self) -> None:
+    def enter(self) -> bool:
+        """Start handling a request; False (counted, nothing recorded) beyond
+        ``max_in_flight``."""
         with self.lock:
+            if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+                self.rate_limited += 1
+                return False
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            return True
 
     def leave(self) -> None:
         with self.lock:
@@ -179,7 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": f"no route for POST {self.path}"}})
             return
         state = self.server.state
-        state.enter()
+        if not state.enter():
+            self._fail(429, kind)
+            return
         try:
             failure = state.record(body, {k.lower(): v for k, v in self.headers.items()})
             fault = state.fault(body)
@@ -288,8 +300,10 @@ class FakeServer:
 
     def __init__(self, reply: Reply | None = None, latency_s: float = 0.0,
                  fail_plan: list[int] | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0, faults: Faults | None = None) -> None:
-        self._state = _State(reply or echo_last_user, latency_s, fail_plan or [], faults)
+                 port: int = 0, faults: Faults | None = None,
+                 max_in_flight: int | None = None) -> None:
+        self._state = _State(reply or echo_last_user, latency_s, fail_plan or [], faults,
+                             max_in_flight)
         self._server = _Server((host, port), self._state)
         self._thread: threading.Thread | None = None
 
@@ -323,6 +337,12 @@ class FakeServer:
     def count(self) -> int:
         with self._state.lock:
             return len(self._state.requests)
+
+    @property
+    def rate_limited(self) -> int:
+        """Requests answered 429 for arriving beyond ``max_in_flight``."""
+        with self._state.lock:
+            return self._state.rate_limited
 
     @property
     def peak_in_flight(self) -> int:

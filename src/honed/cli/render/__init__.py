@@ -91,7 +91,9 @@ def eval_summary(data: dict[str, Any]) -> None:
         ("errors", f"{data['errors']}  (format violations {data['format_violations']}, "
                    f"skipped {data['skipped']})"),
         ("calls", f"{data['calls']}  (cache hits {data['cache_hits']}, "
-                  f"retries {data['retries']})"),
+                  f"retries {data['retries']}"
+                  + (f", rate-limited: in flight halved {data['throttled']}x"
+                     if data.get("throttled") else "") + ")"),
         ("tokens", f"{data['input_tokens']} in / {data['output_tokens']} out"),
         ("cost", f"${data['cost_usd']:.4f}"),
         ("latency", f"p50 {data['latency_p50_s']:.3f}s  p95 {data['latency_p95_s']:.3f}s"),
