@@ -39,8 +39,8 @@ LATENCY_S, CAP, CONCURRENCY = 0.05, 4, 16
 class FixedLimit(AdaptiveLimit):
     """The same slots, never lowered: what a client without adaptation does."""
 
-    def throttled(self, ticket: Any) -> None:
-        return None
+    def throttled(self, ticket: Any) -> bool:
+        return False
 
 
 async def _send(url: str, calls: int, adaptive: bool) -> dict[str, Any]:

@@ -234,9 +234,7 @@ class ModelClient:
             except ProviderError as exc:
                 last.append(exc)
                 if exc.status in RATE_LIMITED:
-                    cuts = self.limit.cuts
-                    self.limit.throttled(ticket)
-                    self.stats.throttled += self.limit.cuts - cuts
+                    self.stats.throttled += self.limit.throttled(ticket)
                 raise
             finally:
                 self.budget.end_attempt(estimate)

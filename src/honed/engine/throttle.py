@@ -32,8 +32,7 @@ class AdaptiveLimit:
     def __init__(self, ceiling: int) -> None:
         self.ceiling = self.limit = self.lowest = max(1, int(ceiling))
         self.in_flight = 0
-        self.cuts = 0  # times the limit was halved
-        self.window = 0  # bumped at every cut
+        self.cuts = 0  # times the limit was halved; also the current window's number
         self._streak = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -50,7 +49,7 @@ class AdaptiveLimit:
                     self._wake()  # woken, then cancelled: pass the turn on
                 raise
         self.in_flight += 1
-        return Ticket(self.window)
+        return Ticket(self.cuts)
 
     def release(self, ticket: Ticket) -> None:
         if ticket.held:
@@ -66,15 +65,16 @@ class AdaptiveLimit:
         again = await self.acquire()
         ticket.window, ticket.held = again.window, True
 
-    def throttled(self, ticket: Ticket) -> None:
-        """The provider rate-limited an attempt: halve the limit, once per window."""
-        if ticket.window != self.window:
-            return  # admitted before the last cut: that cut answered it already
+    def throttled(self, ticket: Ticket) -> bool:
+        """The provider rate-limited an attempt: halve the limit, once per window. Returns
+        whether this call cut it."""
+        if ticket.window != self.cuts:
+            return False  # admitted before the last cut: that cut answered it already
         self.limit = max(1, self.limit // 2)
         self.lowest = min(self.lowest, self.limit)
         self.cuts += 1
-        self.window += 1
         self._streak = 0
+        return True
 
     def succeeded(self) -> None:
         """An attempt went through: after ``limit`` in a row, allow one more in flight."""

@@ -24,7 +24,7 @@ from honed.errors import HonedError
 from honed.loop import history as h
 from honed.loop.config import LoopConfig, span_s
 from honed.loop.harvest import harvest
-from honed.loop.probation import Promotion, on_probation, watch
+from honed.loop.probation import on_probation, watch
 from honed.loop.steps import cycle_task, gate, optimize, start_experiment, target_field
 
 
@@ -79,10 +79,9 @@ def tick(ctx: TickContext, *, now: float | None = None) -> TickReport:
     report = monitor_check(ctx.log_store, config.monitor_config(), task=task, now=now)
     events = store.events(config.loop_name)
     current = h.state(events, now)
-    promotion = on_probation(config, events, current, now)
     if current.running_experiment is not None:
         out = _follow(ctx, current, now)
-    elif promotion is not None and (rolled := _probation(ctx, promotion, now)) is not None:
+    elif (rolled := _probation(ctx, events, current, now)) is not None:
         out = rolled
     else:  # only the served version's alarms matter; a retired version's are history
         served = ctx.registry.aliases(config.prompt).get(config.alias)
@@ -117,8 +116,13 @@ def _follow(ctx: TickContext, current: h.LoopState, now: float) -> TickReport:
     return TickReport(config.loop_name, current.cycle, "decided", record.events)
 
 
-def _probation(ctx: TickContext, promotion: Promotion, now: float) -> TickReport | None:
-    """The promoted version's guardrails on probation: a report when it was rolled back."""
+def _probation(ctx: TickContext, events: list[dict[str, Any]], current: h.LoopState,
+               now: float) -> TickReport | None:
+    """The promoted version's guardrails while on probation: a report when it was rolled
+    back (None: nothing on probation, or nothing broken)."""
+    promotion = on_probation(ctx.config, events, current, now)
+    if promotion is None:
+        return None
     record = _Recorder(ctx, promotion.cycle, now)
     if not watch(ctx.log_store, ctx.registry, ctx.config, promotion, record, now):
         return None

@@ -17,14 +17,18 @@ LOCKS = "locks"  # the folder, beside runs.sqlite
 WAIT_S = 0.5  # how long a run waits for its lock: longer than a reader's probe holds it
 
 
+def lock_path(store_dir: Path, run_id: str) -> Path:
+    return store_dir / LOCKS / f"{run_id}.lock"
+
+
 def hold_run(store_dir: Path, run_id: str) -> FileLock:
     """The run's lock, held (release it when the run ends); a ConfigError naming the run when
     another process holds it."""
     from filelock import FileLock, Timeout  # lazily: it takes a while to import
 
-    folder = store_dir / LOCKS
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(folder / f"{run_id}.lock")
+    path = lock_path(store_dir, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
     try:
         lock.acquire(timeout=WAIT_S)
     except Timeout:
@@ -49,7 +53,7 @@ def held(store_dir: Path, run_id: str) -> bool:
     the lock for an instant, which ``hold_run``'s wait absorbs."""
     from filelock import FileLock, Timeout
 
-    path = store_dir / LOCKS / f"{run_id}.lock"
+    path = lock_path(store_dir, run_id)
     if not path.exists():
         return False
     probe = FileLock(path)
