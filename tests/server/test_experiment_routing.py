@@ -115,8 +115,8 @@ def test_chat_completions_are_routed_by_the_openai_user(
     assert all(len(prefixes) == 1 for prefixes in texts.values())
     rows = ExperimentStore.of(served.store).requests("exp")
     assert len(rows) == 12 and {r["user_id"] for r in rows} == set(texts)
-    assert {r["id"]: r["arm"] for r in rows} == arms and set(arms.values()) == {
-        "control", "treatment"}
+    assert {r["id"]: r["arm"] for r in rows} == arms  # (the salt is random: six users may
+    # all land in one arm, so which arms appear is not asserted)
 
 
 def test_running_experiments_are_cached_not_read_per_request(
